@@ -1,0 +1,37 @@
+# The workbook's entry points; README.md explains each. All set-up is done by ci/setup.sh.
+SHELL := /bin/bash
+VENV := .venv/bin
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help setup test run lab services services-stop export clean-notebooks clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
+
+setup:  ## build .venv from environment.yml (quick when nothing changed)
+	@ci/setup.sh
+
+test:  ## set up, start services, check the export, run every test and chapter, stop services
+	@ci/test.sh
+
+run:  ## build what is missing, serve the workbook's APIs, print their URLs (Ctrl-C stops)
+	@ci/run.sh
+
+lab: setup  ## JupyterLab on the chapters
+	$(VENV)/jupyter lab --ServerApp.ip=127.0.0.1 --no-browser $(ALLOW_ROOT) --ServerApp.root_dir=. --ServerApp.default_url=/lab/tree/chapters
+
+services: setup  ## start the local Cassandra node and Pub/Sub emulator
+	@ci/services.sh start
+
+services-stop:  ## stop them
+	@ci/services.sh stop
+
+export: setup  ## nbdev_export: nbs/ -> generated/speedrun
+	$(VENV)/nbdev_export
+
+clean-notebooks: setup  ## strip outputs and metadata from nbs/ and chapters/ (do this before committing)
+	$(VENV)/nbdev_clean --fname nbs && $(VENV)/nbdev_clean --fname chapters
+
+clean:  ## remove everything the workbook produced (build/), services stopped first
+	-@ci/services.sh stop 2>/dev/null
+	rm -rf build

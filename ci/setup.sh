@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the project's environment in .venv from environment.yml, the one list of dependencies.
+# With conda on PATH (and SPEEDRUN_USE_CONDA not 0) it runs `conda env update --prefix .venv`;
+# otherwise a Python 3.11 venv and pip. Either way: the workbook installed editable (import
+# speedrun from anywhere), `pip check` clean, and a Jupyter kernel "mlops-speedrun" inside .venv.
+# Idempotent: keyed on a hash of environment.yml and pyproject.toml, a second run takes a second.
+SERVICE=setup
+. "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+VENV="$REPO_ROOT/.venv"
+STAMP="$VENV/.speedrun-environment-hash"
+KERNEL_NAME=mlops-speedrun
+wanted=$(cat environment.yml pyproject.toml | sha256sum | cut -c1-16)
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x "$VENV/bin/python" ]; then
+  say "environment up to date ($VENV)"
+  exit 0
+fi
+
+began=$SECONDS
+if command -v conda >/dev/null 2>&1 && [ "${SPEEDRUN_USE_CONDA:-1}" != 0 ]; then
+  say "building $VENV with conda from environment.yml"
+  conda env update --prefix "$VENV" --file environment.yml --prune
+else
+  python_for_venv="${SPEEDRUN_PYTHON:-$(command -v python3.11 || true)}"
+  [ -n "$python_for_venv" ] || fail "Python 3.11 is needed (cassandra-driver uses asyncore, removed in 3.12). Install it or set SPEEDRUN_PYTHON=/path/to/python3.11."
+  version=$("$python_for_venv" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  [ "$version" = 3.11 ] || fail "$python_for_venv is Python $version; the workbook needs 3.11 (set SPEEDRUN_PYTHON)."
+  [ -x "$VENV/bin/python" ] || { say "creating $VENV with $python_for_venv"; "$python_for_venv" -m venv "$VENV"; }
+  requirements="$VENV/requirements-from-environment.txt"
+  # the pip list of environment.yml: the "- name==version" lines under "- pip:"
+  awk '/^[[:space:]]*- pip:/ {in_pip=1; next} in_pip && /^[[:space:]]*- / {sub(/^[[:space:]]*- /, ""); print}' \
+    environment.yml > "$requirements"
+  say "installing $(wc -l < "$requirements") pinned packages with pip (a few minutes on a fresh machine)"
+  "$VENV/bin/python" -m pip install --quiet --requirement "$requirements"
+fi
+say "installing the workbook (generated/speedrun) in editable mode"
+"$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --editable "$REPO_ROOT"
+"$VENV/bin/python" -m pip check >&2 || fail "pip check found broken requirements (above)."
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL_NAME" --display-name "Python 3.11 (mlops-speedrun)" >/dev/null
+echo "$wanted" > "$STAMP"
+say "environment ready in $((SECONDS - began)) s: $VENV, Jupyter kernel '$KERNEL_NAME'"

@@ -1,0 +1,60 @@
+"""The local services that ci/test.sh starts, and the ci/ scripts' answers to a broken environment."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+import pytest
+from speedrun.connections import cassandra_release_version, ensure_topic, pubsub_publisher
+from speedrun.services import port_is_open, start_app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cassandra_node_answers_release_5_0(settings):
+    assert cassandra_release_version(settings).startswith('5.0.')
+
+
+def test_emulator_answers_a_create_topic_call(settings):
+    publisher = pubsub_publisher(settings)
+    topic = ensure_topic(f'test-{uuid.uuid4().hex[:8]}', publisher, settings)
+    listed = [t.name for t in publisher.list_topics(request={'project': f'projects/{settings.pubsub_project_id}'})]
+    assert topic in listed
+
+
+def test_an_app_started_by_the_helper_leaves_nothing_behind(settings):
+    home = start_app('speedrun.serve:create_home_app', 'test-home', factory=True)
+    port, pid = int(home.url.rsplit(':', 1)[1]), home.process.pid
+    assert port_is_open(settings.host, port)
+    home.stop()
+    assert not port_is_open(settings.host, port)
+    assert subprocess.run(['pgrep', '-g', str(pid)], capture_output=True).returncode == 1, 'a process of the group survived'
+
+
+def run_script(script, *args, env=None, tmp_path):
+    "Run a ci/ script with its own build folder, so the services of this test run are not touched."
+    environment = {**os.environ, 'SPEEDRUN_BUILD_DIR': str(tmp_path), **(env or {})}
+    return subprocess.run(['bash', str(ROOT/'ci'/script), *args], capture_output=True, text=True, env=environment, timeout=60)
+
+
+def test_emulator_port_already_taken_is_named(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(('127.0.0.1', 0)); squatter.listen()
+        port = squatter.getsockname()[1]
+        result = run_script('pubsub.sh', 'start', env={'PUBSUB_EMULATOR_HOST': f'127.0.0.1:{port}'}, tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert f'port 127.0.0.1:{port} is already taken by pid {os.getpid()}' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('script', ['pubsub.sh', 'cassandra.sh'])
+def test_missing_java_is_named(script, tmp_path):
+    shims = tmp_path/'bin'; shims.mkdir()
+    for folder in os.environ['PATH'].split(os.pathsep):  # every command on PATH but java
+        for command in (Path(folder).iterdir() if Path(folder).is_dir() else []):
+            if command.name != 'java' and not (shims/command.name).exists():
+                (shims/command.name).symlink_to(command)
+    result = run_script(script, 'start', env={'PATH': str(shims), 'CASSANDRA_PORT': '1', 'PUBSUB_EMULATOR_HOST': '127.0.0.1:1'}, tmp_path=tmp_path)
+    assert result.returncode == 1 and "'java' is not installed or not on PATH" in result.stderr, result.stderr
