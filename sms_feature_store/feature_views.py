@@ -1,0 +1,17 @@
+from datetime import timedelta
+from feast import FeatureView, Field
+from feast.types import Float32, Int64, String
+from data_sources import sms_features1_source, sms_labels_source
+from entities import sms
+
+NO_EXPIRY = timedelta(0)  # features of a message do not go stale
+
+sms_features1 = FeatureView(
+    name='sms_features1', entities=[sms], ttl=NO_EXPIRY, source=sms_features1_source, online=True,
+    schema=[Field(name='cap_r', dtype=Float32), Field(name='nal_r', dtype=Float32)]
+    + [Field(name=f'cw_scores_{i}', dtype=Int64) for i in range(7)],
+    description='features v1 (2019): capitals ratio, non-letters ratio, cue-word flags')
+
+sms_labels = FeatureView(
+    name='sms_labels', entities=[sms], ttl=NO_EXPIRY, source=sms_labels_source, online=False,
+    schema=[Field(name='label', dtype=String)], description='ham or spam')
