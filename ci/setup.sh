@@ -3,6 +3,7 @@
 # With conda on PATH (and SPEEDRUN_USE_CONDA not 0) it runs `conda env update --prefix .venv`;
 # otherwise a Python 3.11 venv and pip. Either way: the workbook installed editable (import
 # speedrun from anywhere), `pip check` clean, and a Jupyter kernel "mlops-speedrun" inside .venv.
+# Also installs Debian's chromium (as root) when it is missing.
 # Idempotent: keyed on a hash of environment.yml and pyproject.toml, a second run takes a second.
 SERVICE=setup
 . "$(dirname "$0")/lib.sh"
@@ -12,6 +13,18 @@ VENV="$REPO_ROOT/.venv"
 STAMP="$VENV/.speedrun-environment-hash"
 KERNEL_NAME=mlops-speedrun
 wanted=$(cat environment.yml pyproject.toml | sha256sum | cut -c1-16)
+
+# System packages pip cannot provide: Chromium for the web client's browser tests (Playwright
+# drives Debian's build; its own browser downloads are not reachable here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium for the browser tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > "$LOG_DIR/apt-chromium.log" 2>&1 \
+      || { tail -n 20 "$LOG_DIR/apt-chromium.log" >&2; fail "could not install chromium (log: $LOG_DIR/apt-chromium.log)."; }
+  else
+    fail "chromium is missing: install Debian's chromium package (sudo apt-get install chromium); the browser tests drive it."
+  fi
+fi
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x "$VENV/bin/python" ]; then
   say "environment up to date ($VENV)"
