@@ -1,6 +1,7 @@
 """Every chapter end to end through papermill, in reading order, with quick parameters.
 
 A failure names the chapter and the failing cell; executed copies are kept in build/executed/.
+Chapters listed in BACKENDS run once per online-store backend, against the real Cassandra node too.
 """
 import json
 import pytest
@@ -10,11 +11,16 @@ from speedrun.chapters import list_chapters, run_chapter
 QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
 }
+BACKENDS = {
+    '01_2019': ['sqlite', 'cassandra'],
+}
+RUNS = [(chapter, backend) for chapter in list_chapters() for backend in BACKENDS.get(chapter.stem, [None])]
 
 
-@pytest.mark.parametrize('chapter', list_chapters(), ids=lambda p: p.stem)
-def test_chapter_runs_end_to_end(chapter):
-    run = run_chapter(chapter, QUICK_PARAMETERS.get(chapter.stem, {}))
+@pytest.mark.parametrize('chapter, backend', RUNS, ids=[f'{c.stem}-{b}' if b else c.stem for c, b in RUNS])
+def test_chapter_runs_end_to_end(chapter, backend):
+    parameters = {**QUICK_PARAMETERS.get(chapter.stem, {}), **({'backend': backend} if backend else {})}
+    run = run_chapter(chapter, parameters, variant=backend)
     code_cells = [c for c in json.loads(run.executed.read_text())['cells'] if c['cell_type'] == 'code']
     not_run = [i for i, c in enumerate(code_cells) if c.get('execution_count') is None and c['source']]
     assert not not_run, f'{chapter.name}: code cells {not_run} did not run'
