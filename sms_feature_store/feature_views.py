@@ -1,8 +1,9 @@
 from datetime import timedelta
 from feast import FeatureView, Field
-from feast.types import Float32, Int64, String
+from feast.types import Array, Float32, Int64, String
 from data_sources import sms_features1_source, sms_labels_source
 from entities import sms
+from stage import stage_reached
 
 NO_EXPIRY = timedelta(0)  # features of a message do not go stale
 
@@ -15,3 +16,12 @@ sms_features1 = FeatureView(
 sms_labels = FeatureView(
     name='sms_labels', entities=[sms], ttl=NO_EXPIRY, source=sms_labels_source, online=False,
     schema=[Field(name='label', dtype=String)], description='ham or spam')
+
+if stage_reached('2020'):
+    from data_sources import sms_features2_source
+    if stage_reached('2021'):
+        from data_sources import smss2_push  # from 2021 the view is fed by pushes, its parquet file the batch source
+    sms_features2 = FeatureView(
+        name='sms_features2', entities=[sms], ttl=NO_EXPIRY, online=True,
+        source=smss2_push if stage_reached('2021') else sms_features2_source,
+        schema=[Field(name='features', dtype=Array(Int64))], description='features v2 (2020): 30 word indices, pre-padded')

@@ -10,3 +10,8 @@ if STAGE not in STAGES:
 
 # The parquet files are built by the chapters into the ignored build folder (speedrun.feature_store).
 OFFLINE_DIR = Path(os.environ.get('SPEEDRUN_OFFLINE_DIR', Path(__file__).resolve().parent.parent/'build'/'feature_store'/'offline'))
+
+
+def stage_reached(year: str) -> bool:
+    "True when the story has reached `year`, so that year's definitions exist."
+    return STAGES.index(STAGE) >= STAGES.index(year)

@@ -17,7 +17,7 @@ def test_a_user_sees_the_verdicts_of_their_inbox(settings, tmp_path):
     save_model_metadata('v1', 'labeled_sms_1', datetime(2019, 5, 5), {}, scratch, model_class='RandomForestModel')
     model.save(scratch)
     storage = open_storage(scratch); storage.create_tables(); load_sample_inboxes(storage); storage.close()
-    environment = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'sqlite'}
+    environment = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'sqlite', 'SPAM_MODEL_VERSIONS': 'v1'}
     with start_app('speedrun.serving:create_model_serving_app', 'test-model-api', factory=True, env=environment) as model_api, \
          start_app('speedrun.user_data:create_user_data_app', 'test-user-data-api', factory=True, env=environment) as user_data_api, \
          start_app('speedrun.web_client:create_web_client_app', 'test-web-client', factory=True,
