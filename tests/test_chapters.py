@@ -14,6 +14,7 @@ QUICK_PARAMETERS = {
 BACKENDS = {
     '01_2019': ['sqlite', 'cassandra'],
     '02_2020': ['sqlite', 'cassandra'],
+    '03_2021': ['sqlite', 'cassandra'],
 }
 RUNS = [(chapter, backend) for chapter in list_chapters() for backend in BACKENDS.get(chapter.stem, [None])]
 
