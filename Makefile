@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup test run lab bench services services-stop export clean-notebooks clean
+.PHONY: help setup test run lab bench terraform-check services services-stop export clean-notebooks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
@@ -17,8 +17,11 @@ test:  ## set up, start services, check the export, run every test and chapter, 
 run:  ## build what is missing, serve the workbook's APIs, print their URLs (Ctrl-C stops)
 	@ci/run.sh
 
-bench:  ## print the ride pipeline's rate beside the Pub/Sub emulator's own (needs chapter 04's model)
+bench:  ## print the ride pipeline's rate beside the emulator's own (needs chapter 04's model), and /predict/{id} beside the model server and the raw model call
 	@ci/bench.sh
+
+terraform-check: setup  ## check deploy/gcp offline: HCL2 syntax, references, tfvars example, terraform fmt (when installed)
+	$(VENV)/python -m speedrun.gcp.terraform_check deploy/gcp
 
 lab: setup  ## JupyterLab on the chapters
 	$(VENV)/jupyter lab --ServerApp.ip=127.0.0.1 --no-browser $(ALLOW_ROOT) --ServerApp.root_dir=. --ServerApp.default_url=/lab/tree/chapters

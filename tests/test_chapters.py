@@ -10,11 +10,14 @@ from speedrun.chapters import list_chapters, run_chapter
 # CI's quick mode: small sizes and epochs; chapters default to what a reader runs.
 QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
+    '06_gcp_online': {'benchmark_calls': 50},
 }
 BACKENDS = {
     '01_2019': ['sqlite', 'cassandra'],
     '02_2020': ['sqlite', 'cassandra'],
     '03_2021': ['sqlite', 'cassandra'],
+    '06_gcp_online': ['sqlite', 'cassandra'],
+    '07_gcp_offline': ['sqlite', 'cassandra'],
 }
 RUNS = [(chapter, backend) for chapter in list_chapters() for backend in BACKENDS.get(chapter.stem, [None])]
 
