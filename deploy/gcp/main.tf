@@ -18,6 +18,7 @@ locals {
     CASSANDRA_SECURE_BUNDLE_PATH = local.use_astra ? "${local.bundle_mount}/secure-connect.zip" : ""
     GCP_FEATURE_REGISTRY         = "gs://${google_storage_bucket.feature_store.name}/gcp_inference/registry.db"
     GCP_MODEL_SERVER_URL         = google_cloud_run_v2_service.model_server.uri
+    GCP_MODEL_SERVER_ID_TOKEN    = "true"
     PUBSUB_EMULATOR_HOST         = ""
     PUBSUB_PROJECT_ID            = var.project_id
     SPEEDRUN_BUILD_DIR           = "/tmp/speedrun-build"
