@@ -17,7 +17,7 @@ test:  ## set up, start services, check the export, run every test and chapter, 
 run:  ## build what is missing, serve the workbook's APIs, print their URLs (Ctrl-C stops)
 	@ci/run.sh
 
-bench:  ## print the ride pipeline's rate beside the emulator's own (needs chapter 04's model), and /predict/{id} beside the model server and the raw model call
+bench:  ## the benchmark suite: every serving path beside its floor (build/bench/results.json, plots; chapter 08 explains them)
 	@ci/bench.sh
 
 terraform-check: setup  ## check deploy/gcp offline: HCL2 syntax, references, tfvars example, terraform fmt (when installed)

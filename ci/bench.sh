@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `make bench`: the ride pipeline's end-to-end rate beside the emulator's own, in one run; then the
-# GCP path, /predict/{id} beside the model server and the raw model call, in one run.
-# Needs the ride model of chapter 04 (build/artefacts/rides); starts and stops the emulator.
+# `make bench`: the benchmark suite (speedrun.benchmarks): model serving, online features, streaming
+# and the GCP path, each beside its floor, in one run; build/bench/results.json and plots, which
+# chapters/08_performance.ipynb explains. About 8 minutes here. Needs the models of chapters 01, 02
+# and 04 (it says what is missing); starts Cassandra and the emulator, and stops them afterwards.
 SERVICE=bench
 . "$(dirname "$0")/lib.sh"
 "$REPO_ROOT/ci/setup.sh"
-trap '"$REPO_ROOT/ci/pubsub.sh" stop > "$LOG_DIR/pubsub-stop.log" 2>&1' EXIT
-"$REPO_ROOT/ci/pubsub.sh" start
-"$REPO_ROOT/.venv/bin/python" -m speedrun.ride_benchmark "$@"
-"$REPO_ROOT/.venv/bin/python" -m speedrun.gcp.benchmark
+trap '"$REPO_ROOT/ci/services.sh" stop > "$LOG_DIR/services-stop.log" 2>&1' EXIT
+"$REPO_ROOT/ci/services.sh" start
+"$REPO_ROOT/.venv/bin/python" -m speedrun.benchmarks "$@"

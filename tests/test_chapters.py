@@ -11,6 +11,7 @@ from speedrun.chapters import list_chapters, run_chapter
 QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
     '06_gcp_online': {'benchmark_calls': 50},
+    '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20},
 }
 BACKENDS = {
     '01_2019': ['sqlite', 'cassandra'],
