@@ -9,6 +9,7 @@ locals {
   "vpcaccess.googleapis.com", "servicenetworking.googleapis.com", "storage.googleapis.com"]
   use_astra    = var.astra_secure_bundle_path != ""
   bundle_mount = "/secrets/astra"
+  secret_names = toset(concat(["database-url", "cassandra-password"], local.use_astra ? ["astra-secure-bundle"] : []))
   database_url = "postgresql+psycopg://speedrun:${var.database_password}@${google_sql_database_instance.data.private_ip_address}/speedrun"
   common_environment = {
     ONLINE_STORE_BACKEND         = "cassandra"
@@ -91,8 +92,9 @@ resource "google_sql_user" "speedrun" {
 
 # ---- secrets: the database URL (it holds the password), the Cassandra password, the Astra bundle ----
 
-resource "google_secret_manager_secret" "database_url" {
-  secret_id = "speedrun-database-url"
+resource "google_secret_manager_secret" "speedrun" {
+  for_each  = local.secret_names
+  secret_id = "speedrun-${each.key}"
   replication {
     auto {}
   }
@@ -100,35 +102,18 @@ resource "google_secret_manager_secret" "database_url" {
 }
 
 resource "google_secret_manager_secret_version" "database_url" {
-  secret      = google_secret_manager_secret.database_url.id
+  secret      = google_secret_manager_secret.speedrun["database-url"].id
   secret_data = local.database_url
 }
 
-resource "google_secret_manager_secret" "cassandra_password" {
-  secret_id = "speedrun-cassandra-password"
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
-}
-
 resource "google_secret_manager_secret_version" "cassandra_password" {
-  secret      = google_secret_manager_secret.cassandra_password.id
+  secret      = google_secret_manager_secret.speedrun["cassandra-password"].id
   secret_data = var.cassandra_password
-}
-
-resource "google_secret_manager_secret" "astra_bundle" {
-  count     = local.use_astra ? 1 : 0
-  secret_id = "speedrun-astra-secure-bundle"
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
 }
 
 resource "google_secret_manager_secret_version" "astra_bundle" {
   count                  = local.use_astra ? 1 : 0
-  secret                 = google_secret_manager_secret.astra_bundle[0].id
+  secret                 = google_secret_manager_secret.speedrun["astra-secure-bundle"].id
   secret_data_wo         = filebase64(var.astra_secure_bundle_path)
   is_secret_data_base64  = true
   secret_data_wo_version = 1
@@ -141,21 +126,9 @@ resource "google_service_account" "speedrun" {
   display_name = "MLOps speedrun: model server, ML API, batch function"
 }
 
-resource "google_secret_manager_secret_iam_member" "database_url" {
-  secret_id = google_secret_manager_secret.database_url.id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = "serviceAccount:${google_service_account.speedrun.email}"
-}
-
-resource "google_secret_manager_secret_iam_member" "cassandra_password" {
-  secret_id = google_secret_manager_secret.cassandra_password.id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = "serviceAccount:${google_service_account.speedrun.email}"
-}
-
-resource "google_secret_manager_secret_iam_member" "astra_bundle" {
-  count     = local.use_astra ? 1 : 0
-  secret_id = google_secret_manager_secret.astra_bundle[0].id
+resource "google_secret_manager_secret_iam_member" "speedrun" {
+  for_each  = local.secret_names
+  secret_id = google_secret_manager_secret.speedrun[each.key].id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.speedrun.email}"
 }
@@ -277,7 +250,7 @@ resource "google_cloud_run_v2_service" "ml_api" {
         name = "CASSANDRA_PASSWORD"
         value_source {
           secret_key_ref {
-            secret  = google_secret_manager_secret.cassandra_password.secret_id
+            secret  = google_secret_manager_secret.speedrun["cassandra-password"].secret_id
             version = "latest"
           }
         }
@@ -300,7 +273,7 @@ resource "google_cloud_run_v2_service" "ml_api" {
       content {
         name = "astra"
         secret {
-          secret = google_secret_manager_secret.astra_bundle[0].secret_id
+          secret = google_secret_manager_secret.speedrun["astra-secure-bundle"].secret_id
           items {
             version = "latest"
             path    = "secure-connect.zip"
@@ -309,7 +282,7 @@ resource "google_cloud_run_v2_service" "ml_api" {
       }
     }
   }
-  depends_on = [google_secret_manager_secret_iam_member.cassandra_password]
+  depends_on = [google_secret_manager_secret_iam_member.speedrun]
 }
 
 resource "google_cloud_run_v2_service_iam_member" "ml_api_public" {
@@ -361,13 +334,13 @@ resource "google_cloudfunctions2_function" "batch" {
     secret_environment_variables {
       key        = "GCP_DATABASE_URL"
       project_id = var.project_id
-      secret     = google_secret_manager_secret.database_url.secret_id
+      secret     = google_secret_manager_secret.speedrun["database-url"].secret_id
       version    = "latest"
     }
     secret_environment_variables {
       key        = "CASSANDRA_PASSWORD"
       project_id = var.project_id
-      secret     = google_secret_manager_secret.cassandra_password.secret_id
+      secret     = google_secret_manager_secret.speedrun["cassandra-password"].secret_id
       version    = "latest"
     }
     dynamic "secret_volumes" {
@@ -375,7 +348,7 @@ resource "google_cloudfunctions2_function" "batch" {
       content {
         mount_path = local.bundle_mount
         project_id = var.project_id
-        secret     = google_secret_manager_secret.astra_bundle[0].secret_id
+        secret     = google_secret_manager_secret.speedrun["astra-secure-bundle"].secret_id
         versions {
           version = "latest"
           path    = "secure-connect.zip"
@@ -390,5 +363,5 @@ resource "google_cloudfunctions2_function" "batch" {
     retry_policy          = "RETRY_POLICY_RETRY"
     service_account_email = google_service_account.speedrun.email
   }
-  depends_on = [google_secret_manager_secret_iam_member.database_url, google_secret_manager_secret_iam_member.cassandra_password]
+  depends_on = [google_secret_manager_secret_iam_member.speedrun]
 }
