@@ -17,7 +17,7 @@ BACKENDS = ['sqlite', 'cassandra']
 @pytest.fixture(params=BACKENDS)
 def backend_settings(request, settings, tmp_path):
     "The settings with one backend; SQLite in a scratch build folder, Cassandra on the local node."
-    return replace(settings, online_store_backend=request.param, build_dir=tmp_path)
+    return replace(settings, online_store_backend=request.param, build_dir=tmp_path, trusted_proxies=('testclient',))  # X-Forwarded-For names the caller
 
 
 @pytest.fixture(scope='module')

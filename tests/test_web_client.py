@@ -3,7 +3,7 @@ from dataclasses import replace
 from datetime import datetime
 from speedrun.features1 import Features1
 from speedrun.models import RandomForestModel
-from speedrun.services import start_app
+from speedrun.services import free_port, start_app
 from speedrun.storage import open_storage
 from speedrun.training import save_model_metadata
 from speedrun.user_data import SPAM_SAMPLE, load_sample_inboxes
@@ -17,10 +17,12 @@ def test_a_user_sees_the_verdicts_of_their_inbox(settings, tmp_path):
     save_model_metadata('v1', 'labeled_sms_1', datetime(2019, 5, 5), {}, scratch, model_class='RandomForestModel')
     model.save(scratch)
     storage = open_storage(scratch); storage.create_tables(); load_sample_inboxes(storage); storage.close()
-    environment = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'sqlite', 'SPAM_MODEL_VERSIONS': 'v1'}
+    web_client_port = free_port()  # the APIs answer the page of the web client's origin only (CORS)
+    environment = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'sqlite', 'SPAM_MODEL_VERSIONS': 'v1',
+                   'SPEEDRUN_WEB_CLIENT_PORT': str(web_client_port)}
     with start_app('speedrun.serving:create_model_serving_app', 'test-model-api', factory=True, env=environment) as model_api, \
          start_app('speedrun.user_data:create_user_data_app', 'test-user-data-api', factory=True, env=environment) as user_data_api, \
-         start_app('speedrun.web_client:create_web_client_app', 'test-web-client', factory=True,
+         start_app('speedrun.web_client:create_web_client_app', 'test-web-client', port=web_client_port, factory=True,
                    env={**environment, 'SPEEDRUN_MODEL_API_PORT': str(model_api.port), 'SPEEDRUN_USER_DATA_API_PORT': str(user_data_api.port)}) as web_client:
         seen = check_inbox_in_browser(web_client.url + '/', 'fiona', tmp_path/'fiona.png')
     statuses = {item['text']: item['status'] for item in seen}
