@@ -5,6 +5,9 @@
 #   ci/cassandra.sh stop     stop the node's process group
 #   ci/cassandra.sh status   print release_version, or exit 1
 # Jars: $SPEEDRUN_CACHE_DIR/cassandra-$CASSANDRA_VERSION/lib (outside the repo, kept between runs).
+# CASSANDRA_AUTHENTICATOR=PasswordAuthenticator starts a node that wants credentials (its first
+# superuser is cassandra/cassandra; the readiness check logs in with CASSANDRA_USERNAME and
+# CASSANDRA_PASSWORD when they are set, else with that superuser). The default lets anyone in.
 # Data and log: $SPEEDRUN_BUILD_DIR/cassandra and $SPEEDRUN_BUILD_DIR/logs/cassandra.log.
 SERVICE=cassandra
 . "$(dirname "$0")/lib.sh"
@@ -15,6 +18,11 @@ CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
 CASSANDRA_STORAGE_PORT="${CASSANDRA_STORAGE_PORT:-7000}"
 CASSANDRA_JMX_PORT="${CASSANDRA_JMX_PORT:-7199}"
 CASSANDRA_START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-120}"
+CASSANDRA_AUTHENTICATOR="${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}"
+case "$CASSANDRA_AUTHENTICATOR" in
+  AllowAllAuthenticator|PasswordAuthenticator) ;;
+  *) fail "CASSANDRA_AUTHENTICATOR must be AllowAllAuthenticator or PasswordAuthenticator, got '$CASSANDRA_AUTHENTICATOR'.";;
+esac
 JAR_DIR="$SPEEDRUN_CACHE_DIR/cassandra-$CASSANDRA_VERSION/lib"
 NODE_DIR="$SPEEDRUN_BUILD_DIR/cassandra"
 LOG="$LOG_DIR/cassandra.log"
@@ -50,10 +58,16 @@ check_java() {
 
 cql_ready() {  # a real CQL answer through cassandra-driver
   [ -x "$PYTHON" ] || fail "$PYTHON is missing: run ci/setup.sh first (the readiness check uses cassandra-driver)."
-  "$PYTHON" - "$CASSANDRA_HOST" "$CASSANDRA_PORT" <<'PY'
-import sys
+  "$PYTHON" - "$CASSANDRA_HOST" "$CASSANDRA_PORT" "$CASSANDRA_AUTHENTICATOR" <<'PY'
+import os, sys
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
-cluster = Cluster([sys.argv[1]], port=int(sys.argv[2]), connect_timeout=2, control_connection_timeout=2)
+auth = None
+if sys.argv[3] == 'PasswordAuthenticator':
+    auth = PlainTextAuthProvider(os.environ.get('CASSANDRA_USERNAME') or 'cassandra', os.environ.get('CASSANDRA_PASSWORD') or 'cassandra')
+elif os.environ.get('CASSANDRA_USERNAME'):
+    auth = PlainTextAuthProvider(os.environ['CASSANDRA_USERNAME'], os.environ.get('CASSANDRA_PASSWORD', ''))
+cluster = Cluster([sys.argv[1]], port=int(sys.argv[2]), connect_timeout=2, control_connection_timeout=2, auth_provider=auth)
 try:
     print(cluster.connect().execute("SELECT release_version FROM system.local").one().release_version)
 finally:
@@ -76,13 +90,14 @@ start() {
   mkdir -p "$NODE_DIR"/{conf,data,commitlog,saved_caches,hints,cdc_raw,tmp}
   sed -e "s|@LISTEN_ADDRESS@|$CASSANDRA_HOST|g" -e "s|@STORAGE_PORT@|$CASSANDRA_STORAGE_PORT|g" \
       -e "s|@NATIVE_PORT@|$CASSANDRA_PORT|g" -e "s|@STORAGE_DIR@|$NODE_DIR|g" \
+      -e "s|^authenticator: .*|authenticator: $CASSANDRA_AUTHENTICATOR|" \
       "$REPO_ROOT/ci/cassandra/cassandra.yaml.in" > "$NODE_DIR/conf/cassandra.yaml"
   cp "$REPO_ROOT/ci/cassandra/logback.xml" "$NODE_DIR/conf/logback.xml"
   local opens=() option
   while read -r option; do
     case "$option" in --add-*) opens+=("${option/ /=}");; esac
   done < "$REPO_ROOT/ci/cassandra/jvm17-server.options"
-  say "starting Cassandra $CASSANDRA_VERSION on $CASSANDRA_HOST:$CASSANDRA_PORT (log: $LOG)"
+  say "starting Cassandra $CASSANDRA_VERSION on $CASSANDRA_HOST:$CASSANDRA_PORT with $CASSANDRA_AUTHENTICATOR (log: $LOG)"
   local began=$SECONDS
   start_detached cassandra "$LOG" java \
     -Xms1g -Xmx1g -Xss256k -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
@@ -94,7 +109,7 @@ start() {
     -Dlogback.configurationFile="$NODE_DIR/conf/logback.xml" \
     -Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT" \
     -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.initial_token=0 \
-    -Dcassandra.ignore_kernel_bug_1057843_check=true \
+    -Dcassandra.ignore_kernel_bug_1057843_check=true -Dcassandra.superuser_setup_delay_ms=0 \
     -Djava.io.tmpdir="$NODE_DIR/tmp" -Djna.tmpdir="$NODE_DIR/tmp" \
     -cp "$NODE_DIR/conf:$JAR_DIR/*" org.apache.cassandra.service.CassandraDaemon
   wait_until "$CASSANDRA_START_TIMEOUT" cassandra "$LOG" port_open
