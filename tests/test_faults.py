@@ -21,7 +21,7 @@ from speedrun.connections import ensure_subscription, pubsub_subscriber
 from speedrun.features1 import Features1
 from speedrun.feature_server import online_features2, start_feature_server
 from speedrun.gcp.data import add_data_point
-from speedrun.gcp.feature_store import import_data_to_feature_store, read_data_features
+from speedrun.gcp.feature_store import import_data_to_feature_store
 from speedrun.models import RandomForestModel
 from speedrun.ride_worker import publish_until_accepted, reconcile
 from speedrun.rides import read_trips
@@ -91,9 +91,16 @@ def test_credentials_are_needed_and_work(password_node, settings, tmp_path):
     storage = open_storage(secured, call_log_ttl=1)  # the workbook's tables, through cassandra-driver
     try: check_storage_behaviour(storage, ttl_seconds=1)
     finally: storage.close()
-    point = add_data_point('My phone app is overheating', secured)  # and Feast's Cassandra online store, with the same credentials
-    assert [row['id'] for row in import_data_to_feature_store(secured)] == [point]
-    assert read_data_features([point], settings=secured) == ['My phone app is overheating']
+    # and Feast's Cassandra online store with the same credentials, in a process of its own (Feast keeps its driver session until exit)
+    script = ('import json; from speedrun.gcp.data import add_data_point; '
+              'from speedrun.gcp.feature_store import import_data_to_feature_store, read_data_features; '
+              "point = add_data_point('My phone app is overheating'); imported = import_data_to_feature_store(); "
+              "print(json.dumps([point, [row['id'] for row in imported], read_data_features([point])]))")
+    environment = {**os.environ, 'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'cassandra', **password_node['env']}
+    done = subprocess.run([sys.executable, '-c', script], env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    point, imported, online = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported == [point] and online == ['My phone app is overheating']
 
 
 def test_cassandra_stopped_mid_run(password_node, tmp_path):
@@ -245,3 +252,19 @@ def test_poison_is_dead_lettered_once_and_a_duplicate_has_one_effect(settings, r
     assert len(mine) == 1 and len(letters) == 1, (len(mine), len(letters))
     assert 'PULocationID' in letters[0].attributes['reason']
     print(f'\nthree copies of a ride: {len(mine)} prediction; two copies of a poison message: {len(letters)} dead letter ("{letters[0].attributes["reason"]}")')
+
+
+def test_rides_held_by_a_killed_consumer_are_taken_over(settings, ride_worker):
+    "The state a consumer killed mid-batch leaves: its rides taken under a lease and never settled. Nothing may be lost."
+    run = uuid.uuid4().hex[:6]
+    messages = ride_messages(run, 200, settings)
+    claims = Claims(settings.build_dir/'streaming'/'ride_claims.db')
+    held = [f'{run}-{i}' for i in range(0, 200, 2)]
+    assert set(claims.take(held, lease=5).values()) == {'taken'}  # the killed consumer's lease: 5 s
+    started = time.monotonic()
+    publish_until_accepted(messages, settings)
+    settled = reconcile(messages, claims, settings, quiet_seconds=30, timeout=60)
+    seconds = time.monotonic() - started
+    assert settled['resent'] == 0 and len(claims.claimed([f'{run}-{i}' for i in range(200)])) == 200
+    assert seconds >= 5, 'the held rides were predicted before their lease ran out'
+    print(f'\n100 of 200 rides held by a consumer that died: all 200 predicted {seconds:.1f} s after publishing (lease 5 s), none sent again')
