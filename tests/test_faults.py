@@ -195,12 +195,17 @@ def ride_messages(run: str, count: int, settings) -> list[bytes]:
 
 @pytest.fixture
 def ride_worker(settings):
+    "`python -m speedrun.ride_worker` on a subscription of its own (made by the worker), deleted afterwards."
     ensure_ride_topics(settings)
+    subscription = f'fault-worker-{uuid.uuid4().hex[:6]}'
     log = settings.logs_dir/'fault-ride-worker.log'
-    worker = start_service([sys.executable, '-m', 'speedrun.ride_worker'], 'fault-ride-worker', timeout=60,
+    worker = start_service([sys.executable, '-m', 'speedrun.ride_worker', '--subscription', subscription], 'fault-ride-worker', timeout=60,
                            ready=lambda: log.exists() and 'listening on' in log.read_text())
     yield worker
     worker.stop()
+    subscriber = pubsub_subscriber(settings)
+    try: subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
+    finally: subscriber.close()
 
 
 def emulator(action):
@@ -223,7 +228,8 @@ def test_emulator_restarted_under_load_loses_nothing(settings, ride_worker):
     dead_lettered = claims.claimed(sorted({'dead-letter:' + hashlib.sha256(m).hexdigest() for m in messages[4000:]}))
     assert len(predicted) + len(dead_lettered) == len(messages) == 4020, (len(predicted), len(dead_lettered))
     assert ride_worker.running, ride_worker.log_tail()
-    print(f'\nemulator restarted {restarted:.1f} s into the load: {len(messages)} published = {len(predicted)} predicted + '
+    reconnects = ride_worker.log_path.read_text().count('reconnecting') + ride_worker.log_path.read_text().count('cannot pull yet')
+    print(f'\nemulator restarted {restarted:.1f} s into the load (the worker reconnected {reconnects} times): {len(messages)} published = {len(predicted)} predicted + '
           f'{len(dead_lettered)} dead-lettered; {failed_publishes} publish attempts failed and were repeated; '
           f"{settled['resent']} messages sent again in {settled['resend_rounds']} rounds; all settled {settled['seconds']} s after publishing")
 
