@@ -11,24 +11,21 @@ import sys
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 import httpx
 import pytest
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
+from speedrun.config import read_settings
 from speedrun.connections import ensure_subscription, pubsub_subscriber
-from speedrun.features1 import Features1
 from speedrun.feature_server import online_features2, start_feature_server
 from speedrun.gcp.data import add_data_point
 from speedrun.gcp.feature_store import import_data_to_feature_store
-from speedrun.models import RandomForestModel
 from speedrun.ride_worker import publish_until_accepted, reconcile
-from speedrun.rides import read_trips
+from speedrun.rides import read_trips, ride_message
 from speedrun.services import free_port, start_app, start_service
 from speedrun.storage import check_storage_behaviour, open_storage
 from speedrun.streaming import DEAD_LETTER_TOPIC, PREDICTIONS_TOPIC, Claims, ensure_ride_topics
-from speedrun.training import save_model_metadata
 from speedrun.user_data import load_sample_inboxes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,14 +43,6 @@ def wait_for(check, timeout: float, step: float = 0.5):
 def get(url, **options):
     try: return httpx.request(options.pop('method', 'GET'), url, trust_env=False, timeout=10, **options)
     except httpx.HTTPError as error: return error
-
-
-def save_tiny_model(settings):
-    "A small forest v1 saved in the settings' build folder, enough for the model-serving API."
-    texts = ['hello there friend', 'see you at lunch', 'Dear winner, call now for your FREE prize', 'FREE CASH, CALL NOW!!'] * 5
-    model = RandomForestModel.train('v1', Features1().texts_to_features(texts), ['ham', 'ham', 'spam', 'spam'] * 5, trees=5)
-    save_model_metadata('v1', 'labeled_sms_1', datetime(2019, 5, 5), {}, settings, model_class='RandomForestModel')
-    model.save(settings)
 
 
 # --- Cassandra: a node that wants credentials, stopped mid-run --------------------------------------
@@ -103,9 +92,8 @@ def test_credentials_are_needed_and_work(password_node, settings, tmp_path):
     assert imported == [point] and online == ['My phone app is overheating']
 
 
-def test_cassandra_stopped_mid_run(password_node, tmp_path):
+def test_cassandra_stopped_mid_run(password_node, tmp_path, save_tiny_model):
     scratch_env = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'cassandra', 'SPAM_MODEL_VERSIONS': 'v1', **password_node['env']}
-    from speedrun.config import read_settings
     scratch = read_settings({**os.environ, **scratch_env})
     save_tiny_model(scratch)
     storage = open_storage(scratch); storage.create_tables(); load_sample_inboxes(storage); storage.close()
@@ -188,9 +176,7 @@ def test_model_server_down_and_back(settings, tmp_path):
 
 def ride_messages(run: str, count: int, settings) -> list[bytes]:
     trips = read_trips(settings.data_dir/'green_tripdata_2021-02.parquet').head(count)
-    return [json.dumps({'ride_id': f'{run}-{i}', 'ride': {'PULocationID': int(trip.PULocationID), 'DOLocationID': int(trip.DOLocationID),
-                                                          'trip_distance': float(trip.trip_distance)}}).encode()
-            for i, trip in enumerate(trips.itertuples())]
+    return [ride_message(f'{run}-{i}', trip) for i, trip in enumerate(trips.itertuples())]
 
 
 @pytest.fixture

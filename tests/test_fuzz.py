@@ -1,4 +1,4 @@
-"""Every HTTP API of the workbook fuzzed from its own OpenAPI schema (schemathesis): requests that fit
+"""Every HTTP API of the workbook (those `make run` serves, `SERVED_APIS`) fuzzed from its own OpenAPI schema (schemathesis): requests that fit
 the schema and requests that break it, against the real services (uvicorn processes on the chapters'
 models, stores and feature server). No answer may be a 500, and every error must be JSON with a
 message. 502 and 503 are allowed only as the documented answers that name a dependency being down.
@@ -10,31 +10,32 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from speedrun.config import ENVIRONMENT_VARIABLES
 from speedrun.feature_server import start_feature_server
+from speedrun.serve import SERVED_APIS
 from speedrun.services import free_port, start_app
 
 EXAMPLES_PER_OPERATION = 60
-APIS = {  # name: (app factory, the setting holding its port)
-    'model-api': ('speedrun.serving:create_model_serving_app', 'SPEEDRUN_MODEL_API_PORT'),
-    'user-data-api': ('speedrun.user_data:create_user_data_app', 'SPEEDRUN_USER_DATA_API_PORT'),
-    'inbox-api': ('speedrun.inbox:create_inbox_app', 'SPEEDRUN_INBOX_API_PORT'),
-    'proxy': ('speedrun.proxy:create_proxy_app', 'SPEEDRUN_PROXY_PORT'),
-    'web-client': ('speedrun.web_client:create_web_client_app', 'SPEEDRUN_WEB_CLIENT_PORT'),
-    'model-server': ('speedrun.gcp.model_server:create_model_server_app', 'GCP_MODEL_SERVER_PORT'),
-    'ml-api': ('speedrun.gcp.ml_api:create_ml_api_app', 'GCP_ML_API_PORT'),
-}
+# every API `make run` serves that is ours (Feast's feature server is started by a starter, not an app of ours)
+APIS = {api.name: api for api in SERVED_APIS if not api.starter}
+
+
+def port_variable(api) -> str:
+    "The environment variable of an API's port setting (`model_api_port` -> `SPEEDRUN_MODEL_API_PORT`)."
+    [name] = [name for name in ENVIRONMENT_VARIABLES if name.lower().removeprefix('speedrun_') == api.port_setting]
+    return name
 
 
 @pytest.fixture(scope='module')
 def served(settings):
     "Every API on free ports, each told where the others are, as `make run` serves them; stopped afterwards."
     feature_server = start_feature_server(settings)
-    environment = {setting: str(free_port()) for _, setting in APIS.values()}
+    environment = {port_variable(api): str(free_port()) for api in APIS.values()}
     environment['SPEEDRUN_FEATURE_SERVER_PORT'] = str(feature_server.port)
     running = [feature_server]
     try:
-        for name, (app, setting) in APIS.items():
-            running.append(start_app(app, f'fuzz-{name}', port=int(environment[setting]), factory=True, env=environment, timeout=120))
+        for name, api in APIS.items():
+            running.append(start_app(api.app, f'fuzz-{name}', port=int(environment[port_variable(api)]), factory=True, env=environment, timeout=120))
         yield {service.name.removeprefix('fuzz-'): service.url for service in running[1:]}
     finally:
         for service in reversed(running): service.stop()

@@ -1,21 +1,14 @@
 """The web client in headless Chromium against the real APIs (uvicorn processes), on a scratch build folder."""
 from dataclasses import replace
-from datetime import datetime
-from speedrun.features1 import Features1
-from speedrun.models import RandomForestModel
 from speedrun.services import free_port, start_app
 from speedrun.storage import open_storage
-from speedrun.training import save_model_metadata
 from speedrun.user_data import SPAM_SAMPLE, load_sample_inboxes
 from speedrun.web_client import check_inbox_in_browser
 
 
-def test_a_user_sees_the_verdicts_of_their_inbox(settings, tmp_path):
+def test_a_user_sees_the_verdicts_of_their_inbox(settings, tmp_path, save_tiny_model):
     scratch = replace(settings, build_dir=tmp_path, online_store_backend='sqlite')
-    texts = ['hello there friend', 'see you at lunch', 'Dear winner, call now for your FREE prize', 'FREE CASH, CALL NOW!!'] * 5
-    model = RandomForestModel.train('v1', Features1().texts_to_features(texts), ['ham', 'ham', 'spam', 'spam'] * 5, trees=5)
-    save_model_metadata('v1', 'labeled_sms_1', datetime(2019, 5, 5), {}, scratch, model_class='RandomForestModel')
-    model.save(scratch)
+    save_tiny_model(scratch)
     storage = open_storage(scratch); storage.create_tables(); load_sample_inboxes(storage); storage.close()
     web_client_port = free_port()  # the APIs answer the page of the web client's origin only (CORS)
     environment = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'sqlite', 'SPAM_MODEL_VERSIONS': 'v1',
