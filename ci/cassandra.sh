@@ -5,28 +5,29 @@
 #   ci/cassandra.sh stop     stop the node's process group
 #   ci/cassandra.sh status   print release_version, or exit 1
 # Jars: $SPEEDRUN_CACHE_DIR/cassandra-$CASSANDRA_VERSION/lib (outside the repo, kept between runs).
-# CASSANDRA_AUTHENTICATOR=PasswordAuthenticator starts a node that wants credentials (its first
-# superuser is cassandra/cassandra; the readiness check logs in with CASSANDRA_USERNAME and
-# CASSANDRA_PASSWORD when they are set, else with that superuser). The default lets anyone in.
+# SPEEDRUN_CASSANDRA_AUTHENTICATOR=PasswordAuthenticator starts a node that wants credentials (its
+# first superuser is cassandra/cassandra; the readiness check logs in with SPEEDRUN_CASSANDRA_USERNAME
+# and SPEEDRUN_CASSANDRA_PASSWORD when they are set, else with that superuser). The default lets anyone in.
+# The settings it reads are in the README's table of settings (speedrun.kit.settings.SETTINGS).
 # Data and log: $SPEEDRUN_BUILD_DIR/cassandra and $SPEEDRUN_BUILD_DIR/logs/cassandra.log.
 SERVICE=cassandra
 . "$(dirname "$0")/lib.sh"
 
-CASSANDRA_VERSION="${CASSANDRA_VERSION:-5.0.6}"
-CASSANDRA_HOST="${CASSANDRA_HOSTS:-127.0.0.1}"; CASSANDRA_HOST="${CASSANDRA_HOST%%,*}"
-CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
-CASSANDRA_STORAGE_PORT="${CASSANDRA_STORAGE_PORT:-7000}"
-CASSANDRA_JMX_PORT="${CASSANDRA_JMX_PORT:-7199}"
-CASSANDRA_START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-120}"
-CASSANDRA_AUTHENTICATOR="${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}"
+CASSANDRA_VERSION=5.0.6
+CASSANDRA_HOST="${SPEEDRUN_CASSANDRA_HOSTS:-127.0.0.1}"; CASSANDRA_HOST="${CASSANDRA_HOST%%,*}"
+CASSANDRA_PORT="${SPEEDRUN_CASSANDRA_PORT:-9042}"
+CASSANDRA_STORAGE_PORT="${SPEEDRUN_CASSANDRA_STORAGE_PORT:-7000}"
+CASSANDRA_JMX_PORT="${SPEEDRUN_CASSANDRA_JMX_PORT:-7199}"
+CASSANDRA_START_TIMEOUT="${SPEEDRUN_CASSANDRA_START_TIMEOUT:-120}"
+CASSANDRA_AUTHENTICATOR="${SPEEDRUN_CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}"
 case "$CASSANDRA_AUTHENTICATOR" in
   AllowAllAuthenticator|PasswordAuthenticator) ;;
-  *) fail "CASSANDRA_AUTHENTICATOR must be AllowAllAuthenticator or PasswordAuthenticator, got '$CASSANDRA_AUTHENTICATOR'.";;
+  *) fail "SPEEDRUN_CASSANDRA_AUTHENTICATOR must be AllowAllAuthenticator or PasswordAuthenticator, got '$CASSANDRA_AUTHENTICATOR'.";;
 esac
 JAR_DIR="$SPEEDRUN_CACHE_DIR/cassandra-$CASSANDRA_VERSION/lib"
 NODE_DIR="$SPEEDRUN_BUILD_DIR/cassandra"
 LOG="$LOG_DIR/cassandra.log"
-PYTHON="${PYTHON:-$REPO_ROOT/.venv/bin/python}"
+PYTHON="$REPO_ROOT/.venv/bin/python"
 
 fetch() {
   if [ -f "$JAR_DIR/.complete" ]; then return 0; fi
@@ -64,9 +65,9 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
 auth = None
 if sys.argv[3] == 'PasswordAuthenticator':
-    auth = PlainTextAuthProvider(os.environ.get('CASSANDRA_USERNAME') or 'cassandra', os.environ.get('CASSANDRA_PASSWORD') or 'cassandra')
-elif os.environ.get('CASSANDRA_USERNAME'):
-    auth = PlainTextAuthProvider(os.environ['CASSANDRA_USERNAME'], os.environ.get('CASSANDRA_PASSWORD', ''))
+    auth = PlainTextAuthProvider(os.environ.get('SPEEDRUN_CASSANDRA_USERNAME') or 'cassandra', os.environ.get('SPEEDRUN_CASSANDRA_PASSWORD') or 'cassandra')
+elif os.environ.get('SPEEDRUN_CASSANDRA_USERNAME'):
+    auth = PlainTextAuthProvider(os.environ['SPEEDRUN_CASSANDRA_USERNAME'], os.environ.get('SPEEDRUN_CASSANDRA_PASSWORD', ''))
 cluster = Cluster([sys.argv[1]], port=int(sys.argv[2]), connect_timeout=2, control_connection_timeout=2, auth_provider=auth)
 try:
     print(cluster.connect().execute("SELECT release_version FROM system.local").one().release_version)
@@ -83,7 +84,7 @@ start() {
     return 0
   fi
   check_java
-  for port in "$CASSANDRA_PORT:CASSANDRA_PORT" "$CASSANDRA_STORAGE_PORT:CASSANDRA_STORAGE_PORT" "$CASSANDRA_JMX_PORT:CASSANDRA_JMX_PORT"; do
+  for port in "$CASSANDRA_PORT:SPEEDRUN_CASSANDRA_PORT" "$CASSANDRA_STORAGE_PORT:SPEEDRUN_CASSANDRA_STORAGE_PORT" "$CASSANDRA_JMX_PORT:SPEEDRUN_CASSANDRA_JMX_PORT"; do
     require_free_port "$CASSANDRA_HOST" "${port%%:*}" "${port##*:}"
   done
   fetch

@@ -4,4 +4,4 @@
 SERVICE=run
 . "$(dirname "$0")/lib.sh"
 "$REPO_ROOT/ci/setup.sh"
-exec "$REPO_ROOT/.venv/bin/python" -m speedrun.serve "$@"
+exec "$REPO_ROOT/.venv/bin/python" -m speedrun.tools.serve "$@"

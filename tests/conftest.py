@@ -1,10 +1,10 @@
 """Shared fixtures and the order of the tests: quick ones first, then the chapters, then what needs their artefacts."""
 from datetime import datetime
 import pytest
-from speedrun.config import read_settings
-from speedrun.features1 import Features1
-from speedrun.models import RandomForestModel
-from speedrun.training import save_model_metadata
+from speedrun.kit.settings import read_settings
+from speedrun.spam.features1 import Features1
+from speedrun.spam.models import RandomForestModel
+from speedrun.spam.training import save_model_metadata
 
 
 # The chapters build the models and feature stores that the fuzzing, fault and load tests serve, so these come after them.
@@ -21,12 +21,15 @@ def settings():
     return read_settings()
 
 
+TINY_TEXTS = ['hello there friend', 'see you at lunch', 'are we still on for the climbing gym on Saturday', 'running ten minutes late, sorry',
+              'Dear winner, call now for your FREE prize', 'FREE CASH, CALL NOW!!', 'WIN a FREE delivery, call 800-884433', 'You WON cash, claim now']
+
+
 @pytest.fixture
 def save_tiny_model():
     "A function that saves a small forest v1 (trained on a handful of texts) into a settings' build folder, enough to serve."
     def save(settings):
-        texts = ['hello there friend', 'see you at lunch', 'Dear winner, call now for your FREE prize', 'FREE CASH, CALL NOW!!'] * 5
-        model = RandomForestModel.train('v1', Features1().texts_to_features(texts), ['ham', 'ham', 'spam', 'spam'] * 5, trees=5)
+        model = RandomForestModel.train('v1', Features1().texts_to_features(TINY_TEXTS * 5), (['ham'] * 4 + ['spam'] * 4) * 5, trees=5)
         save_model_metadata('v1', 'labeled_sms_1', datetime(2019, 5, 5), {}, settings, model_class='RandomForestModel')
         model.save(settings)
     return save

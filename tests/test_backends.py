@@ -1,15 +1,13 @@
 """Storage and the APIs on both backends: the embedded SQLite and the real Cassandra node."""
-import time
 import uuid
 from dataclasses import replace
-from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
-from speedrun.features1 import Features1
-from speedrun.models import RandomForestModel
-from speedrun.serving import create_model_serving_app
-from speedrun.storage import check_storage_behaviour, open_storage
-from speedrun.user_data import SAMPLE_INBOXES, SPAM_SAMPLE, create_user_data_app, load_sample_inboxes
+from speedrun.spam.features1 import Features1
+from speedrun.spam.model_serving import create_model_serving_app
+from speedrun.spam.models import RandomForestModel
+from speedrun.spam.storage import check_storage_behaviour, open_storage
+from speedrun.spam.user_data import SAMPLE_INBOXES, SPAM_SAMPLE, create_user_data_app, load_sample_inboxes
 
 BACKENDS = ['sqlite', 'cassandra']
 

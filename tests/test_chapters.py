@@ -5,7 +5,7 @@ Chapters listed in BACKENDS run once per online-store backend, against the real 
 """
 import json
 import pytest
-from speedrun.chapters import list_chapters, run_chapter
+from speedrun.tools.chapters import list_chapters, run_chapter
 
 # CI's quick mode: small sizes and epochs; chapters default to what a reader runs.
 QUICK_PARAMETERS = {

@@ -1,8 +1,10 @@
 """Faults, each against the real component: a Cassandra node stopped and started again (one that wants
-credentials), the feature server and the model server down, the Pub/Sub emulator restarted under load,
-poison and duplicate messages. Each test prints what it measured; test_chapters.py has run before
-(conftest.py), so the chapters' models and feature store are built."""
-import hashlib
+credentials), the feature server and the zero-shot server down, the Pub/Sub emulator restarted under
+load (under the ride worker and under the incoming-SMS worker), poison and duplicate messages. What is
+promised is checked where a reader would look: the predictions and dead letters on their topics (read
+by subscriptions of the test's own, made again after a restart), the messages in the inboxes. Each test
+prints what it measured; test_chapters.py has run before (conftest.py), so the chapters' models and
+feature store are built."""
 import json
 import os
 import secrets
@@ -10,23 +12,29 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 import httpx
 import pytest
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
-from speedrun.config import read_settings
-from speedrun.connections import ensure_subscription, pubsub_subscriber
-from speedrun.feature_server import online_features2, start_feature_server
+from speedrun.kit.claims import Claims
+from speedrun.kit.connections import pubsub_subscriber
+from speedrun.kit.delivery import Reader, publish_until_accepted, reconcile
+from speedrun.kit.processes import free_port
+from speedrun.kit.pulling import LISTENING
+from speedrun.kit.settings import settings_environment
+from speedrun.kit.storage import new_time_uuid
 from speedrun.gcp.data import add_data_point
 from speedrun.gcp.feature_store import import_data_to_feature_store
-from speedrun.ride_worker import publish_until_accepted, reconcile
-from speedrun.rides import read_trips, ride_message
-from speedrun.services import free_port, start_app, start_service
-from speedrun.storage import check_storage_behaviour, open_storage
-from speedrun.streaming import DEAD_LETTER_TOPIC, PREDICTIONS_TOPIC, Claims, ensure_ride_topics
-from speedrun.user_data import load_sample_inboxes
+from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message, ride_message
+from speedrun.rides.training import read_trips
+from speedrun.spam.feature_server import online_features2
+from speedrun.spam.incoming_sms import SMS_TOPICS
+from speedrun.spam.storage import check_storage_behaviour, open_storage
+from speedrun.spam.user_data import load_sample_inboxes
+from speedrun.tools.architecture import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,11 +56,12 @@ def get(url, **options):
 # --- Cassandra: a node that wants credentials, stopped mid-run --------------------------------------
 
 @pytest.fixture
-def password_node(tmp_path):
+def password_node(tmp_path, settings):
     "A second Cassandra node (its own ports and folder) with PasswordAuthenticator, and a role made for the workbook."
-    ports = {'CASSANDRA_PORT': str(free_port()), 'CASSANDRA_STORAGE_PORT': str(free_port()), 'CASSANDRA_JMX_PORT': str(free_port())}
-    node = {**os.environ, **ports, 'SPEEDRUN_BUILD_DIR': str(tmp_path/'node'), 'CASSANDRA_AUTHENTICATOR': 'PasswordAuthenticator',
-            'CASSANDRA_USERNAME': '', 'CASSANDRA_PASSWORD': ''}
+    port = free_port()
+    node = {**os.environ, 'SPEEDRUN_CASSANDRA_PORT': str(port), 'SPEEDRUN_CASSANDRA_STORAGE_PORT': str(free_port()),
+            'SPEEDRUN_CASSANDRA_JMX_PORT': str(free_port()), 'SPEEDRUN_BUILD_DIR': str(tmp_path/'node'),
+            'SPEEDRUN_CASSANDRA_AUTHENTICATOR': 'PasswordAuthenticator', 'SPEEDRUN_CASSANDRA_USERNAME': '', 'SPEEDRUN_CASSANDRA_PASSWORD': ''}
 
     def script(action):
         result = subprocess.run(['bash', str(ROOT/'ci'/'cassandra.sh'), action], env=node, capture_output=True, text=True, timeout=180)
@@ -60,23 +69,22 @@ def password_node(tmp_path):
         return result.stderr
     script('start')
     password = secrets.token_urlsafe(24)
-    admin = Cluster(['127.0.0.1'], port=int(ports['CASSANDRA_PORT']), auth_provider=PlainTextAuthProvider('cassandra', 'cassandra'))
+    admin = Cluster(['127.0.0.1'], port=port, auth_provider=PlainTextAuthProvider('cassandra', 'cassandra'))
     admin.connect().execute(f"CREATE ROLE IF NOT EXISTS speedrun WITH PASSWORD = '{password}' AND LOGIN = true")
     admin.shutdown()
-    credentials = {'CASSANDRA_USERNAME': 'speedrun', 'CASSANDRA_PASSWORD': password}
-    node.update(credentials)  # from now on the readiness check logs in as the workbook's role
-    try: yield {'port': int(ports['CASSANDRA_PORT']), 'env': {'CASSANDRA_PORT': ports['CASSANDRA_PORT'], **credentials}, 'script': script}
+    node.update(SPEEDRUN_CASSANDRA_USERNAME='speedrun', SPEEDRUN_CASSANDRA_PASSWORD=password)  # from now on the readiness check logs in as the role
+    secured = replace(settings, online_store_backend='cassandra', cassandra_port=port, build_dir=tmp_path,
+                      cassandra_username='speedrun', cassandra_password=password)
+    try: yield {'port': port, 'settings': secured, 'script': script}
     finally: script('stop')
 
 
-def test_credentials_are_needed_and_work(password_node, settings, tmp_path):
-    port = password_node['port']
+def test_credentials_are_needed_and_work(password_node):
+    port, secured = password_node['port'], password_node['settings']
     with pytest.raises(NoHostAvailable, match='requires authentication'):
         Cluster(['127.0.0.1'], port=port).connect()
     with pytest.raises(NoHostAvailable, match='AuthenticationFailed|Provided username'):
         Cluster(['127.0.0.1'], port=port, auth_provider=PlainTextAuthProvider('speedrun', 'wrong-password')).connect()
-    secured = replace(settings, online_store_backend='cassandra', cassandra_port=port, build_dir=tmp_path,
-                      cassandra_username='speedrun', cassandra_password=password_node['env']['CASSANDRA_PASSWORD'])
     storage = open_storage(secured, call_log_ttl=1)  # the workbook's tables, through cassandra-driver
     try: check_storage_behaviour(storage, ttl_seconds=1)
     finally: storage.close()
@@ -84,163 +92,163 @@ def test_credentials_are_needed_and_work(password_node, settings, tmp_path):
     script = ('import json; from speedrun.gcp.data import add_data_point; '
               'from speedrun.gcp.feature_store import import_data_to_feature_store, read_data_features; '
               "point = add_data_point('My phone app is overheating'); imported = import_data_to_feature_store(); "
-              "print(json.dumps([point, [row['id'] for row in imported], read_data_features([point])]))")
-    environment = {**os.environ, 'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'cassandra', **password_node['env']}
-    done = subprocess.run([sys.executable, '-c', script], env=environment, capture_output=True, text=True, timeout=300)
+              "print(json.dumps([point, [row['data_point_id'] for row in imported], read_data_features([point])]))")
+    done = subprocess.run([sys.executable, '-c', script], env={**os.environ, **settings_environment(secured)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     point, imported, online = json.loads(done.stdout.strip().splitlines()[-1])
     assert imported == [point] and online == ['My phone app is overheating']
 
 
-def test_cassandra_stopped_mid_run(password_node, tmp_path, save_tiny_model):
-    scratch_env = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'cassandra', 'SPAM_MODEL_VERSIONS': 'v1', **password_node['env']}
-    scratch = read_settings({**os.environ, **scratch_env})
+def test_cassandra_stopped_mid_run(password_node, save_tiny_model):
+    scratch = replace(password_node['settings'], spam_model_versions=('v1',))
     save_tiny_model(scratch)
     storage = open_storage(scratch); storage.create_tables(); load_sample_inboxes(storage); storage.close()
     text = f'FREE CASH, call now {uuid.uuid4().hex[:6]}'
-    with start_app('speedrun.serving:create_model_serving_app', 'fault-model-api', factory=True, env=scratch_env) as model_api, \
-         start_app('speedrun.user_data:create_user_data_app', 'fault-user-data-api', factory=True, env=scratch_env) as user_data_api:
-        def predict(): return get(f'{model_api.url}/model/v1/text_to_prediction', method='POST', json={'text': text})
+    with SERVICES.start('model-serving-api', 'user-data-api', settings=scratch, log_prefix='fault-') as running:
+        model_api, user_data_api = running.url('model-serving-api'), running.url('user-data-api')
+        def predict(): return get(f'{model_api}/model/v1/text_to_prediction', method='POST', json={'text': text})
         assert predict().json()['from_cache'] is False
         wait_for(lambda: predict().json()['from_cache'] is True, 10)
-        assert get(f'{user_data_api.url}/sms/fiona').status_code == 200
+        assert get(f'{user_data_api}/sms/fiona').status_code == 200
 
         password_node['script']('stop')
         down_started = time.monotonic()
         answers = [predict() for _ in range(20)]
         assert all(a.status_code == 200 and a.json()['from_cache'] is False and a.json()['top']['label'] == 'spam' for a in answers), answers[0].text
         worst_ms = max(a.elapsed.total_seconds() for a in answers) * 1000
-        inbox = get(f'{user_data_api.url}/sms/fiona')
+        inbox = get(f'{user_data_api}/sms/fiona')
         assert inbox.status_code == 503 and 'storage is unavailable' in inbox.json()['detail'] and inbox.headers['Retry-After'], inbox.text
-        write = get(f'{user_data_api.url}/sms/fiona', method='POST', json={'sender_id': 'otto', 'sms_text': 'are you there?'})
+        write = get(f'{user_data_api}/sms/fiona', method='POST', json={'sender_id': 'otto', 'sms_text': 'are you there?'})
         assert write.status_code == 503, write.text
 
         password_node['script']('start')
         node_back = time.monotonic()
-        user_data_recovered = wait_for(lambda: get(f'{user_data_api.url}/sms/fiona').status_code == 200, 60)
+        user_data_recovered = wait_for(lambda: get(f'{user_data_api}/sms/fiona').status_code == 200, 60)
         cache_recovered = wait_for(lambda: predict().json()['from_cache'] is True, 60)
     print(f'\nCassandra down {node_back - down_started:.1f} s: 20 predictions answered (slowest {worst_ms:.0f} ms, none from cache); '
           f'user-data API 503 "{inbox.json()["detail"][:60]}..."; after the node was back: user-data API in {user_data_recovered:.1f} s, '
           f'cache hits again in {user_data_recovered + cache_recovered:.1f} s')
 
 
-# --- Feature server and model server down ----------------------------------------------------------
+# --- Feature server and zero-shot server down ------------------------------------------------------
 
 def test_feature_server_down_is_said_and_nothing_half_written(settings):
-    feature_server = start_feature_server(settings)
-    user_data_api = start_app('speedrun.user_data:create_user_data_app', 'fault-user-data-api', factory=True)
-    model_api = start_app('speedrun.serving:create_model_serving_app', 'fault-model-api', factory=True, env={'SPAM_MODEL_VERSIONS': 'v3'}, timeout=120)
-    ports = {'SPEEDRUN_FEATURE_SERVER_PORT': str(feature_server.port), 'SPEEDRUN_USER_DATA_API_PORT': str(user_data_api.port), 'SPEEDRUN_MODEL_API_PORT': str(model_api.port)}
-    inbox_api = start_app('speedrun.inbox:create_inbox_app', 'fault-inbox-api', factory=True, env=ports)
-    proxy = start_app('speedrun.proxy:create_proxy_app', 'fault-proxy', factory=True, env=ports)
     user = f'fault-{uuid.uuid4().hex[:6]}'
-    try:
-        feature_server.stop()
-        answer = get(f'{inbox_api.url}/sms', method='POST', json={'recipient_id': user, 'sender_id': 'nina', 'sms_text': 'Lunch on Friday?'})
+    with SERVICES.start('feature-server', 'user-data-api', 'model-serving-api', 'inbox-api', 'proxy',
+                        settings=replace(settings, spam_model_versions=('v3',)), log_prefix='fault-') as running:
+        inbox_api, proxy, user_data_api = running.url('inbox-api'), running.url('proxy'), running.url('user-data-api')
+        running.stop('feature-server')
+        answer = get(f'{inbox_api}/sms', method='POST', json={'recipient_id': user, 'sender_id': 'nina', 'sms_text': 'Lunch on Friday?'})
         body = answer.json()
         assert answer.status_code == 503 and body['stage'] == 'push' and body['sms_id'] and 'is stored, its features are not online' in body['detail'], body
-        proxied = get(f"{proxy.url}/features/{body['sms_id']}")
+        proxied = get(f"{proxy}/features/{body['sms_id']}")
         assert proxied.status_code == 503 and 'unreachable' in proxied.json()['detail'], proxied.text
-        stored = get(f'{user_data_api.url}/sms/{user}').json()['messages']
+        stored = get(f'{user_data_api}/sms/{user}').json()['messages']
         assert [m['sms_id'] for m in stored] == [body['sms_id']]  # stored once, and the answer said so
 
-        feature_server = start_feature_server(settings, port=feature_server.port)
-        retried = get(f'{inbox_api.url}/sms', method='POST', json={'recipient_id': user, 'sender_id': 'nina', 'sms_text': 'Lunch on Friday?', 'sms_id': body['sms_id']})
+        running.start('feature-server')  # on its port again
+        retried = get(f'{inbox_api}/sms', method='POST', json={'recipient_id': user, 'sender_id': 'nina', 'sms_text': 'Lunch on Friday?', 'sms_id': body['sms_id']})
         assert retried.status_code == 200 and retried.json()['success'], retried.text
-        assert len(get(f'{user_data_api.url}/sms/{user}').json()['messages']) == 1
-        assert get(f"{proxy.url}/features/{body['sms_id']}").json()['features'] == online_features2(feature_server.url, [body['sms_id']])[body['sms_id']]
-    finally:
-        for service in [proxy, inbox_api, model_api, user_data_api, feature_server]: service.stop()
+        assert len(get(f'{user_data_api}/sms/{user}').json()['messages']) == 1
+        assert get(f"{proxy}/features/{body['sms_id']}").json()['features'] == online_features2(running.url('feature-server'), [body['sms_id']])[body['sms_id']]
     print(f'\nfeature server down: inbox API {answer.status_code} "{body["detail"][:90]}..."; proxy {proxied.status_code}; the retry with the sms_id completed it')
 
 
-def test_model_server_down_and_back(settings, tmp_path):
+def test_zero_shot_server_down_and_back(settings, tmp_path):
     scratch = replace(settings, build_dir=tmp_path, online_store_backend='sqlite')
     point = add_data_point('My invoice was charged twice', scratch)
     import_data_to_feature_store(scratch)
-    port = free_port()
-    env = {'SPEEDRUN_BUILD_DIR': str(tmp_path), 'ONLINE_STORE_BACKEND': 'sqlite', 'GCP_MODEL_SERVER_PORT': str(port)}
-    server = start_app('speedrun.gcp.model_server:create_model_server_app', 'fault-model-server', port=port, factory=True)
-    with start_app('speedrun.gcp.ml_api:create_ml_api_app', 'fault-ml-api', factory=True, env=env) as ml_api:
-        assert get(f'{ml_api.url}/predict/{point}').json()['prediction']['labels'][0] == 'billing'
-        server.stop()
-        down = get(f'{ml_api.url}/predict/{point}')
+    with SERVICES.start('zero-shot-server', 'ml-api', settings=scratch, log_prefix='fault-') as running:
+        ml_api = running.url('ml-api')
+        assert get(f'{ml_api}/predict/{point}').json()['prediction']['labels'][0] == 'billing'
+        running.stop('zero-shot-server')
+        down = get(f'{ml_api}/predict/{point}')
         assert down.status_code == 503 and 'unreachable' in down.json()['detail'], down.text
-        server = start_app('speedrun.gcp.model_server:create_model_server_app', 'fault-model-server', port=port, factory=True)
-        try: assert get(f'{ml_api.url}/predict/{point}').status_code == 200
-        finally: server.stop()
-    print(f'\nmodel server down: ML API {down.status_code} "{down.json()["detail"][:80]}"; 200 again once it was back')
+        running.start('zero-shot-server')
+        assert get(f'{ml_api}/predict/{point}').status_code == 200
+    print(f'\nzero-shot server down: ML API {down.status_code} "{down.json()["detail"][:80]}"; 200 again once it was back')
 
 
-# --- Pub/Sub: emulator restarted under load; poison and duplicates ---------------------------------
+# --- Pub/Sub: the emulator restarted under load; poison and duplicates ------------------------------
 
 def ride_messages(run: str, count: int, settings) -> list[bytes]:
     trips = read_trips(settings.data_dir/'green_tripdata_2021-02.parquet').head(count)
     return [ride_message(f'{run}-{i}', trip) for i, trip in enumerate(trips.itertuples())]
 
 
-@pytest.fixture
-def ride_worker(settings):
-    "`python -m speedrun.ride_worker` on a subscription of its own (made by the worker), deleted afterwards."
-    ensure_ride_topics(settings)
-    subscription = f'fault-worker-{uuid.uuid4().hex[:6]}'
-    log = settings.logs_dir/'fault-ride-worker.log'
-    worker = start_service([sys.executable, '-m', 'speedrun.ride_worker', '--subscription', subscription], 'fault-ride-worker', timeout=60,
-                           ready=lambda: log.exists() and 'listening on' in log.read_text())
-    yield worker
-    worker.stop()
-    subscriber = pubsub_subscriber(settings)
-    try: subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
-    finally: subscriber.close()
-
-
 def emulator(action):
     subprocess.run(['bash', str(ROOT/'ci'/'pubsub.sh'), action], check=True, capture_output=True, timeout=120)
 
 
+@pytest.fixture
+def ride_worker(settings):
+    "The service `ride-worker` on a subscription of its own (made by the worker), deleted afterwards."
+    subscription = f'fault-worker-{uuid.uuid4().hex[:6]}'
+    running = SERVICES.start('ride-worker', settings=settings, log_prefix='fault-', options={'ride-worker': {'arguments': ('--subscription', subscription)}})
+    yield running
+    running.stop()
+    subscriber = pubsub_subscriber(settings)
+    try: subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
+    except Exception: pass
+    finally: subscriber.close()
+
+
+def restart_emulator_under(worker, reader: Reader) -> float:
+    """Restart the emulator while the worker is frozen (SIGSTOP), so that the reader has drained what was published
+    before and has its subscriptions back before the worker publishes again (the emulator forgets subscriptions, and
+    drops what is published to a topic without one); the worker's own stream breaks, and it must reconnect. Seconds taken."""
+    started = time.monotonic()
+    worker.pause()
+    reader.quiet_for(2)
+    emulator('stop'); emulator('start')
+    reader.resubscribe()
+    worker.resume()
+    return time.monotonic() - started
+
+
 def test_emulator_restarted_under_load_loses_nothing(settings, ride_worker):
     run = uuid.uuid4().hex[:6]
-    messages = ride_messages(run, 4000, settings) + [f'poison {run} {i}'.encode() for i in range(20)]
-    claims = Claims(settings.build_dir/'streaming'/'ride_claims.db')
-    failed_publishes, restarted = 0, None
-    started = time.monotonic()
-    for start in range(0, len(messages), 200):  # about 2,000 messages a second, the emulator restarted a second in
-        failed_publishes += publish_until_accepted(messages[start:start + 200], settings)
-        if restarted is None and time.monotonic() - started > 1:
-            emulator('stop'); emulator('start'); restarted = time.monotonic() - started
-        time.sleep(0.1)
-    settled = reconcile(messages, claims, settings, quiet_seconds=5, timeout=180)
-    predicted = claims.claimed([f'{run}-{i}' for i in range(4000)])
-    dead_lettered = claims.claimed(sorted({'dead-letter:' + hashlib.sha256(m).hexdigest() for m in messages[4000:]}))
-    assert len(predicted) + len(dead_lettered) == len(messages) == 4020, (len(predicted), len(dead_lettered))
-    assert ride_worker.running, ride_worker.log_tail()
-    reconnects = ride_worker.log_path.read_text().count('reconnecting') + ride_worker.log_path.read_text().count('cannot pull yet')
-    print(f'\nemulator restarted {restarted:.1f} s into the load (the worker reconnected {reconnects} times): {len(messages)} published = {len(predicted)} predicted + '
-          f'{len(dead_lettered)} dead-lettered; {failed_publishes} publish attempts failed and were repeated; '
-          f"{settled['resent']} messages sent again in {settled['resend_rounds']} rounds; all settled {settled['seconds']} s after publishing")
+    rides, poison = ride_messages(run, 4000, settings), [f'poison {run} {i}'.encode() for i in range(20)]
+    messages = rides + poison
+    reader = Reader(settings, [PREDICTIONS_TOPIC, RIDE_TOPICS.dead_letter], label='fault-rides')
+    def predicted() -> Counter: return Counter(json.loads(m.data)['prediction']['ride_id'] for m in reader.messages(PREDICTIONS_TOPIC))
+    def dead_lettered() -> Counter: return Counter(m.data for m in reader.messages(RIDE_TOPICS.dead_letter))
+    ride_ids = {m: parse_ride_message(m)[0] for m in rides}
+    def unsettled(batch):
+        done, letters = predicted(), dead_lettered()
+        return [m for m in batch if not letters[m] and not (m in ride_ids and done[ride_ids[m]])]
+    failed_publishes, restarted, started = 0, None, time.monotonic()
+    try:
+        for start in range(0, len(messages), 200):  # about 2,000 messages a second, the emulator restarted a second in
+            failed_publishes += publish_until_accepted(messages[start:start + 200], RIDE_TOPICS, settings)
+            if restarted is None and time.monotonic() - started > 1: restarted = restart_emulator_under(ride_worker['ride-worker'], reader)
+            time.sleep(0.1)
+        settled = reconcile(messages, unsettled, lambda batch: publish_until_accepted(batch, RIDE_TOPICS, settings), quiet_seconds=5, timeout=180)
+        reader.quiet_for(3)  # a second copy of anything would show by now
+    finally: reader.stop()
+    ours, letters = Counter({k: v for k, v in predicted().items() if k.startswith(run)}), dead_lettered()
+    assert set(ours) == {parse_ride_message(m)[0] for m in rides} and set(ours.values()) == {1}, Counter(ours.values())  # every ride once
+    assert {m: letters[m] for m in poison} == {m: 1 for m in poison}  # every poison message dead-lettered once
+    assert ride_worker['ride-worker'].running, ride_worker['ride-worker'].log_tail()
+    reconnects = ride_worker['ride-worker'].log_path.read_text().count(LISTENING) - 1
+    assert reconnects > 0, 'the worker never lost its stream: the fault did not hit'
+    print(f'\nemulator restarted {restarted:.1f} s (the worker frozen meanwhile; it reconnected {reconnects} times): {len(messages)} published; '
+          f'read back: {len(ours)} predictions, each once, and {len(poison)} dead letters, each once; {failed_publishes} publish attempts '
+          f"failed and were repeated; {settled['resent']} messages sent again in {settled['resend_rounds']} rounds; all settled {settled['seconds']} s after publishing")
 
 
 def test_poison_is_dead_lettered_once_and_a_duplicate_has_one_effect(settings, ride_worker):
     run = uuid.uuid4().hex[:6]
-    subscriber = pubsub_subscriber(settings)
-    watched = {name: ensure_subscription(f'fault-{name}-{run}', topic, subscriber, settings) for name, topic in
-               [('predictions', PREDICTIONS_TOPIC), ('dead-letters', DEAD_LETTER_TOPIC)]}
+    reader = Reader(settings, [PREDICTIONS_TOPIC, RIDE_TOPICS.dead_letter], label='fault-poison')
     [ride] = ride_messages(run, 1, settings)
     poison = f'{{"ride_id": "{run}-poison", "ride": {{"PULocationID": "not a number"}}}}'.encode()
-    publish_until_accepted([ride, poison, ride, poison, ride], settings)
-    seen = {name: [] for name in watched}
-    deadline, quiet_until = time.monotonic() + 30, None
-    while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
-        for name, path in watched.items():  # pull until both arrived, then 5 s more: a second copy would show
-            answer = subscriber.pull(request={'subscription': path, 'max_messages': 100}, timeout=5)
-            seen[name] += [m.message for m in answer.received_messages]
-            if answer.received_messages:
-                subscriber.acknowledge(request={'subscription': path, 'ack_ids': [m.ack_id for m in answer.received_messages]})
-        if quiet_until is None and all(seen.values()): quiet_until = time.monotonic() + 5
-    for path in watched.values(): subscriber.delete_subscription(request={'subscription': path})
-    subscriber.close()
-    mine = [m for m in seen['predictions'] if json.loads(m.data)['prediction']['ride_id'] == f'{run}-0']
-    letters = [m for m in seen['dead-letters'] if m.data == poison]
+    publish_until_accepted([ride, poison, ride, poison, ride], RIDE_TOPICS, settings)
+    try:
+        wait_for(lambda: reader.messages(PREDICTIONS_TOPIC) and [m for m in reader.messages(RIDE_TOPICS.dead_letter) if m.data == poison], 30, step=0.2)
+        reader.quiet_for(5)  # a second copy would show
+    finally: reader.stop()
+    mine = [m for m in reader.messages(PREDICTIONS_TOPIC) if json.loads(m.data)['prediction']['ride_id'] == f'{run}-0']
+    letters = [m for m in reader.messages(RIDE_TOPICS.dead_letter) if m.data == poison]
     assert len(mine) == 1 and len(letters) == 1, (len(mine), len(letters))
     assert 'PULocationID' in letters[0].attributes['reason']
     print(f'\nthree copies of a ride: {len(mine)} prediction; two copies of a poison message: {len(letters)} dead letter ("{letters[0].attributes["reason"]}")')
@@ -250,13 +258,69 @@ def test_rides_held_by_a_killed_consumer_are_taken_over(settings, ride_worker):
     "The state a consumer killed mid-batch leaves: its rides taken under a lease and never settled. Nothing may be lost."
     run = uuid.uuid4().hex[:6]
     messages = ride_messages(run, 200, settings)
-    claims = Claims(settings.build_dir/'streaming'/'ride_claims.db')
     held = [f'{run}-{i}' for i in range(0, 200, 2)]
-    assert set(claims.take(held, lease=5).values()) == {'taken'}  # the killed consumer's lease: 5 s
+    assert set(Claims(settings.build_dir/'streaming'/'ride_claims.db').take(held, lease=5).values()) == {'taken'}  # the killed consumer's lease: 5 s
+    reader = Reader(settings, [PREDICTIONS_TOPIC], label='fault-held')
+    ride_ids = {m: parse_ride_message(m)[0] for m in messages}
+    def unsettled(batch):
+        done = {json.loads(m.data)['prediction']['ride_id'] for m in reader.messages(PREDICTIONS_TOPIC)}
+        return [m for m in batch if ride_ids[m] not in done]
     started = time.monotonic()
-    publish_until_accepted(messages, settings)
-    settled = reconcile(messages, claims, settings, quiet_seconds=30, timeout=60)
+    try:
+        publish_until_accepted(messages, RIDE_TOPICS, settings)
+        settled = reconcile(messages, unsettled, lambda batch: publish_until_accepted(batch, RIDE_TOPICS, settings), quiet_seconds=30, timeout=60)
+    finally: reader.stop()
     seconds = time.monotonic() - started
-    assert settled['resent'] == 0 and len(claims.claimed([f'{run}-{i}' for i in range(200)])) == 200
+    predicted = Counter(json.loads(m.data)['prediction']['ride_id'] for m in reader.messages(PREDICTIONS_TOPIC))
+    assert settled['resent'] == 0 and {f'{run}-{i}' for i in range(200)} <= set(predicted)
     assert seconds >= 5, 'the held rides were predicted before their lease ran out'
     print(f'\n100 of 200 rides held by a consumer that died: all 200 predicted {seconds:.1f} s after publishing (lease 5 s), none sent again')
+
+
+@pytest.fixture
+def sms_worker(settings):
+    "The service `incoming-sms-worker` on a subscription of its own, deleted afterwards."
+    subscription = f'fault-sms-worker-{uuid.uuid4().hex[:6]}'
+    running = SERVICES.start('incoming-sms-worker', settings=settings, log_prefix='fault-',
+                             options={'incoming-sms-worker': {'arguments': ('--subscription', subscription)}})
+    yield running
+    running.stop()
+    subscriber = pubsub_subscriber(settings)
+    try: subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
+    except Exception: pass
+    finally: subscriber.close()
+
+
+def test_the_sms_worker_survives_an_emulator_restart(settings, sms_worker):
+    "New SMS published while the emulator restarts: each stored once in its inbox, each poison message dead-lettered once."
+    run, recipient = uuid.uuid4().hex[:6], f'fault-{uuid.uuid4().hex[:6]}'
+    texts = [f'message {i} of run {run}' for i in range(300)]
+    sms = [json.dumps({'recipient_id': recipient, 'sender_id': 'nina', 'sms_text': text, 'sms_id': str(new_time_uuid())}).encode() for text in texts]
+    poison = [f'not json {run} {i}'.encode() for i in range(5)]
+    messages = sms + poison
+    storage = open_storage(settings)
+    reader = Reader(settings, [SMS_TOPICS.dead_letter], label='fault-sms')
+    def stored() -> Counter: return Counter(message['sms_text'] for message in storage.user_sms(recipient, limit=10_000))
+    text_of = {m: json.loads(m)['sms_text'] for m in sms}
+    def unsettled(batch):
+        inbox, letters = stored(), {m.data for m in reader.messages(SMS_TOPICS.dead_letter)}
+        return [m for m in batch if m not in letters and not (m in text_of and inbox[text_of[m]])]
+    restarted = None
+    try:
+        for start in range(0, len(messages), 50):
+            publish_until_accepted(messages[start:start + 50], SMS_TOPICS, settings)
+            if restarted is None and start >= 100: restarted = restart_emulator_under(sms_worker['incoming-sms-worker'], reader)
+            time.sleep(0.1)
+        settled = reconcile(messages, unsettled, lambda batch: publish_until_accepted(batch, SMS_TOPICS, settings), quiet_seconds=5, timeout=180)
+        reader.quiet_for(3)
+    finally: reader.stop()
+    inbox, letters = stored(), Counter(m.data for m in reader.messages(SMS_TOPICS.dead_letter))
+    storage.close()
+    assert inbox == Counter(texts), Counter(inbox.values())  # every message stored, once (a message sent again keeps its sms_id)
+    assert {m: letters[m] for m in poison} == {m: 1 for m in poison}
+    worker = sms_worker['incoming-sms-worker']
+    reconnects = worker.log_path.read_text().count(LISTENING) - 1
+    assert worker.running and reconnects > 0, worker.log_tail()
+    print(f'\nincoming SMS: emulator restarted {restarted:.1f} s (the worker reconnected {reconnects} times); {len(sms)} messages stored once each, '
+          f"{len(poison)} dead letters once each; {settled['resent']} messages sent again in {settled['resend_rounds']} rounds, "
+          f"all settled {settled['seconds']} s after publishing")

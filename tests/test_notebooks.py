@@ -1,11 +1,11 @@
 """Notebook hygiene: committed without outputs, one module per library notebook, chapters export nothing."""
 import json
 import pytest
-from speedrun.chapters import KERNEL_NAME, list_chapters
-from speedrun.config import read_settings
+from speedrun.kit.settings import read_settings
+from speedrun.tools.chapters import KERNEL_NAME, list_chapters
 
 ROOT = read_settings().repo_root
-LIBRARY_NOTEBOOKS = sorted((ROOT/'nbs').glob('*.ipynb'))
+LIBRARY_NOTEBOOKS = sorted((ROOT/'nbs').glob('**/*.ipynb'))
 ALL_NOTEBOOKS = LIBRARY_NOTEBOOKS + list_chapters()
 
 
@@ -13,22 +13,23 @@ def cells(path):
     return json.loads(path.read_text())['cells']
 
 
-@pytest.mark.parametrize('notebook', ALL_NOTEBOOKS, ids=lambda p: f'{p.parent.name}/{p.name}')
+@pytest.mark.parametrize('notebook', ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_committed_without_outputs(notebook):
     executed = [i for i, cell in enumerate(cells(notebook)) if cell['cell_type'] == 'code' and (cell.get('outputs') or cell.get('execution_count'))]
     assert not executed, f'{notebook.name} has outputs in cells {executed}: run `make clean-notebooks` (nbdev_clean) before committing'
 
 
-@pytest.mark.parametrize('notebook', ALL_NOTEBOOKS, ids=lambda p: f'{p.parent.name}/{p.name}')
+@pytest.mark.parametrize('notebook', ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_uses_the_workbook_kernel(notebook):
     assert json.loads(notebook.read_text())['metadata']['kernelspec']['name'] == KERNEL_NAME
 
 
-@pytest.mark.parametrize('notebook', LIBRARY_NOTEBOOKS, ids=lambda p: p.name)
-def test_library_notebook_exports_exactly_one_module(notebook):
-    targets = [line for cell in cells(notebook) if cell['cell_type'] == 'code'
+@pytest.mark.parametrize('notebook', LIBRARY_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_library_notebook_exports_exactly_one_module_of_its_folder(notebook):
+    targets = [line.split()[-1] for cell in cells(notebook) if cell['cell_type'] == 'code'
                for line in ''.join(cell['source']).splitlines() if line.startswith('#| default_exp')]
     assert len(targets) == 1, f'{notebook.name}: {targets}'
+    assert targets[0].split('.')[0] == notebook.parent.name, f'{notebook} exports {targets[0]}: module notebooks live in the folder of their subpackage'
 
 
 @pytest.mark.parametrize('chapter', list_chapters(), ids=lambda p: p.name)

@@ -1,14 +1,16 @@
-"""The local services that ci/test.sh starts, and the ci/ scripts' answers to a broken environment."""
+"""The local services that ci/test.sh starts, the one call that starts the architecture, and the ci/ scripts' answers to a broken environment."""
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 import pytest
-from speedrun.connections import cassandra_release_version, ensure_topic, pubsub_publisher
-from speedrun.services import port_is_open, start_app
+from speedrun.kit.connections import cassandra_release_version, ensure_topic, pubsub_publisher
+from speedrun.kit.processes import port_is_open
+from speedrun.tools.architecture import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,13 +26,35 @@ def test_emulator_answers_a_create_topic_call(settings):
     assert topic in listed
 
 
-def test_an_app_started_by_the_helper_leaves_nothing_behind(settings):
-    home = start_app('speedrun.serve:create_home_app', 'test-home', factory=True)
-    port, pid = int(home.url.rsplit(':', 1)[1]), home.process.pid
-    assert port_is_open(settings.host, port)
-    home.stop()
+def test_a_service_started_by_the_registry_leaves_nothing_behind(settings):
+    with SERVICES.start('home', settings=settings, log_prefix='test-') as running:
+        port, pid = running['home'].port, running['home'].process.pid
+        assert port_is_open(settings.host, port)
     assert not port_is_open(settings.host, port)
     assert subprocess.run(['pgrep', '-g', str(pid)], capture_output=True).returncode == 1, 'a process of the group survived'
+
+
+@pytest.fixture(scope='module')
+def small_ride_model(settings, tmp_path_factory):
+    "Settings with a scratch build folder holding a small ride model (five trees, 2,000 January trips)."
+    from dataclasses import replace
+    from speedrun.rides.model import save_ride_model
+    from speedrun.rides.training import read_trips, ride_duration_pipelines, trip_features
+    scratch = replace(settings, build_dir=tmp_path_factory.mktemp('rides'))
+    trips = read_trips(settings.data_dir/'green_tripdata_2021-01.parquet').head(2000)
+    save_ride_model(ride_duration_pipelines(trees=5)['forest'].fit(trip_features(trips), trips.duration), 'forest', {}, scratch)
+    return scratch
+
+
+@pytest.mark.parametrize('signal_name', ['SIGINT', 'SIGTERM', 'SIGHUP'])
+def test_a_worker_stops_on_each_signal(small_ride_model, signal_name):
+    "A worker (the ride worker, on its own subscription) leaves by itself on Ctrl-C, SIGTERM and SIGHUP, once it was pulling."
+    running = SERVICES.start('ride-worker', settings=small_ride_model, log_prefix=f'test-{signal_name}-',
+                             options={'ride-worker': {'arguments': ('--subscription', f'test-signal-{uuid.uuid4().hex[:6]}')}})
+    process = running['ride-worker'].process
+    os.kill(process.pid, getattr(signal, signal_name))
+    assert process.wait(timeout=20) == 0
+    running.stop()
 
 
 def run_script(script, *args, env=None, tmp_path):
@@ -56,5 +80,5 @@ def test_missing_java_is_named(script, tmp_path):
         for command in (Path(folder).iterdir() if Path(folder).is_dir() else []):
             if command.name != 'java' and not (shims/command.name).exists():
                 (shims/command.name).symlink_to(command)
-    result = run_script(script, 'start', env={'PATH': str(shims), 'CASSANDRA_PORT': '1', 'PUBSUB_EMULATOR_HOST': '127.0.0.1:1'}, tmp_path=tmp_path)
+    result = run_script(script, 'start', env={'PATH': str(shims), 'SPEEDRUN_CASSANDRA_PORT': '1', 'PUBSUB_EMULATOR_HOST': '127.0.0.1:1'}, tmp_path=tmp_path)
     assert result.returncode == 1 and "'java' is not installed or not on PATH" in result.stderr, result.stderr

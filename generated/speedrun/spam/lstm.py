@@ -14,10 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 from ..kit.settings import Settings
-from .artefacts import model_dir
 from .features2 import Features2
 from .models import InvalidFeatures, TextClassifierModel
-from .training import LABELS
+from .artefacts import LABELS, model_dir
 
 # %% auto #0
 __all__ = ['MODEL_V2', 'MODEL_V3', 'LSTMShape', 'build_lstm', 'EpochProgress', 'train_lstm', 'plot_learning_curves',

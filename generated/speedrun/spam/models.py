@@ -11,10 +11,9 @@ import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from ..kit.settings import Settings
-from .artefacts import model_dir
 from .features import FeatureExtractor
 from .features1 import Features1
-from .training import LABELS
+from .artefacts import LABELS, model_dir
 
 # %% auto #0
 __all__ = ['InvalidFeatures', 'TextClassifierModel', 'top_label', 'RandomForestModel']

@@ -12,15 +12,13 @@ from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score, pr
 from sklearn.model_selection import train_test_split
 from feast import FeatureStore
 from ..kit.settings import Settings, read_settings
-from .artefacts import model_dir, split_path
+from .artefacts import LABELS, model_dir, split_path
 
 # %% auto #0
-__all__ = ['LABELS', 'training_sms_ids', 'retrieve_training_frame', 'make_split', 'load_split', 'classification_metrics',
+__all__ = ['training_sms_ids', 'retrieve_training_frame', 'make_split', 'load_split', 'classification_metrics',
            'plot_confusion_matrix', 'save_model_metadata']
 
 # %% ../../../nbs/spam/04_training.ipynb #23f70765
-LABELS = ('ham', 'spam')  # index = class number; spam is the positive class
-
 def training_sms_ids(settings: Settings | None = None) -> list[str]:
     "The ids of the messages the models train and test on."
     path = (settings or read_settings()).data_dir/'spam_training_sms_ids.txt'
@@ -66,7 +64,7 @@ def plot_confusion_matrix(true_labels, predicted_labels, title: str):
     display.figure_.set_size_inches(3.5, 3.5)
     return display.figure_
 
-# %% ../../../nbs/spam/04_training.ipynb #de5e057d
+# %% ../../../nbs/spam/04_training.ipynb #d2f0c84b
 def save_model_metadata(version: str, feature_service: str, trained_at: datetime, metrics: dict, settings: Settings | None = None,
                         **details) -> dict:
     "Write `metadata.json` and `metrics.json` beside model `version`'s files; the metadata."
