@@ -12,17 +12,17 @@ locals {
   secret_names = toset(concat(["database-url", "cassandra-password"], local.use_astra ? ["astra-secure-bundle"] : []))
   database_url = "postgresql+psycopg://speedrun:${var.database_password}@${google_sql_database_instance.data.private_ip_address}/speedrun"
   common_environment = {
-    ONLINE_STORE_BACKEND         = "cassandra"
-    CASSANDRA_HOSTS              = var.cassandra_hosts
-    CASSANDRA_KEYSPACE           = var.cassandra_keyspace
-    CASSANDRA_USERNAME           = var.cassandra_username
-    CASSANDRA_SECURE_BUNDLE_PATH = local.use_astra ? "${local.bundle_mount}/secure-connect.zip" : ""
-    GCP_FEATURE_REGISTRY         = "gs://${google_storage_bucket.feature_store.name}/gcp_inference/registry.db"
-    GCP_MODEL_SERVER_URL         = google_cloud_run_v2_service.model_server.uri
-    GCP_MODEL_SERVER_ID_TOKEN    = "true"
-    PUBSUB_EMULATOR_HOST         = ""
-    PUBSUB_PROJECT_ID            = var.project_id
-    SPEEDRUN_BUILD_DIR           = "/tmp/speedrun-build"
+    SPEEDRUN_ONLINE_STORE_BACKEND         = "cassandra"
+    SPEEDRUN_CASSANDRA_HOSTS              = var.cassandra_hosts
+    SPEEDRUN_CASSANDRA_KEYSPACE           = var.cassandra_keyspace
+    SPEEDRUN_CASSANDRA_USERNAME           = var.cassandra_username
+    SPEEDRUN_CASSANDRA_SECURE_BUNDLE_PATH = local.use_astra ? "${local.bundle_mount}/secure-connect.zip" : ""
+    SPEEDRUN_GCP_FEATURE_REGISTRY         = "gs://${google_storage_bucket.feature_store.name}/gcp_inference/registry.db"
+    SPEEDRUN_REMOTE_ZERO_SHOT_SERVER_URL  = google_cloud_run_v2_service.model_server.uri
+    SPEEDRUN_ZERO_SHOT_SERVER_ID_TOKEN    = "true"
+    PUBSUB_EMULATOR_HOST                  = ""
+    PUBSUB_PROJECT_ID                     = var.project_id
+    SPEEDRUN_BUILD_DIR                    = "/tmp/speedrun-build"
   }
 }
 
@@ -197,7 +197,7 @@ resource "google_cloud_run_v2_service" "model_server" {
       image = var.image
       env {
         name  = "SPEEDRUN_APP"
-        value = "speedrun.gcp.model_server:create_model_server_app"
+        value = "speedrun.gcp.zero_shot_server:create_zero_shot_server_app"
       }
       resources {
         limits = {
@@ -247,7 +247,7 @@ resource "google_cloud_run_v2_service" "ml_api" {
         }
       }
       env {
-        name = "CASSANDRA_PASSWORD"
+        name = "SPEEDRUN_CASSANDRA_PASSWORD"
         value_source {
           secret_key_ref {
             secret  = google_secret_manager_secret.speedrun["cassandra-password"].secret_id
@@ -332,13 +332,13 @@ resource "google_cloudfunctions2_function" "batch" {
     vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
     environment_variables         = local.common_environment
     secret_environment_variables {
-      key        = "GCP_DATABASE_URL"
+      key        = "SPEEDRUN_REMOTE_GCP_DATABASE_URL"
       project_id = var.project_id
       secret     = google_secret_manager_secret.speedrun["database-url"].secret_id
       version    = "latest"
     }
     secret_environment_variables {
-      key        = "CASSANDRA_PASSWORD"
+      key        = "SPEEDRUN_CASSANDRA_PASSWORD"
       project_id = var.project_id
       secret     = google_secret_manager_secret.speedrun["cassandra-password"].secret_id
       version    = "latest"

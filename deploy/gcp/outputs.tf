@@ -22,5 +22,5 @@ output "database_instance" {
 }
 
 output "feature_registry" {
-  value = local.common_environment["GCP_FEATURE_REGISTRY"]
+  value = local.common_environment["SPEEDRUN_GCP_FEATURE_REGISTRY"]
 }
