@@ -180,17 +180,20 @@ def emulator(action):
     subprocess.run(['bash', str(ROOT/'ci'/'pubsub.sh'), action], check=True, capture_output=True, timeout=120)
 
 
-@pytest.fixture
-def ride_worker(settings):
-    "The service `ride-worker` on a subscription of its own (made by the worker), deleted afterwards."
-    subscription = f'fault-worker-{uuid.uuid4().hex[:6]}'
-    running = SERVICES.start('ride-worker', settings=settings, log_prefix='fault-', options={'ride-worker': {'arguments': ('--subscription', subscription)}})
+def worker_on_its_own_subscription(name: str, settings):
+    "The worker service `name` on a subscription of its own (made by the worker), deleted afterwards."
+    subscription = f'fault-{name}-{uuid.uuid4().hex[:6]}'
+    running = SERVICES.start(name, settings=settings, log_prefix='fault-', options={name: {'arguments': ('--subscription', subscription)}})
     yield running
     running.stop()
     subscriber = pubsub_subscriber(settings)
     try: subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
     except Exception: pass
     finally: subscriber.close()
+
+
+@pytest.fixture
+def ride_worker(settings): yield from worker_on_its_own_subscription('ride-worker', settings)
 
 
 def restart_emulator_under(worker, reader: Reader) -> float:
@@ -278,17 +281,7 @@ def test_rides_held_by_a_killed_consumer_are_taken_over(settings, ride_worker):
 
 
 @pytest.fixture
-def sms_worker(settings):
-    "The service `incoming-sms-worker` on a subscription of its own, deleted afterwards."
-    subscription = f'fault-sms-worker-{uuid.uuid4().hex[:6]}'
-    running = SERVICES.start('incoming-sms-worker', settings=settings, log_prefix='fault-',
-                             options={'incoming-sms-worker': {'arguments': ('--subscription', subscription)}})
-    yield running
-    running.stop()
-    subscriber = pubsub_subscriber(settings)
-    try: subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
-    except Exception: pass
-    finally: subscriber.close()
+def sms_worker(settings): yield from worker_on_its_own_subscription('incoming-sms-worker', settings)
 
 
 def test_the_sms_worker_survives_an_emulator_restart(settings, sms_worker):
