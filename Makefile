@@ -14,8 +14,8 @@ setup:  ## build .venv from environment.yml (quick when nothing changed)
 test:  ## set up, start services, check the export, run every test and chapter, stop services
 	@ci/test.sh
 
-run:  ## build what is missing, serve the workbook's APIs, print their URLs (Ctrl-C stops)
-	@ci/run.sh
+run:  ## build what is missing, serve the whole architecture, print where it is (Ctrl-C stops); SERVICES="home web-client" serves only those
+	@ci/run.sh $(SERVICES)
 
 bench:  ## the benchmark suite: every serving path beside its floor (build/bench/results.json, plots; chapter 08 explains them)
 	@ci/bench.sh

@@ -7,8 +7,9 @@ from speedrun.spam.models import RandomForestModel
 from speedrun.spam.training import save_model_metadata
 
 
-# The chapters build the models and feature stores that the fuzzing, fault and load tests serve, so these come after them.
-RUN_LAST = {'test_chapters.py': 1, 'test_fuzz.py': 2, 'test_faults.py': 3, 'test_load.py': 4}
+# The chapters build the models and feature stores that `make run`, the originals' commands and the fuzzing, fault and load tests serve,
+# so these come after them.
+RUN_LAST = {'test_chapters.py': 1, 'test_make_run.py': 2, 'test_originals.py': 3, 'test_fuzz.py': 4, 'test_faults.py': 5, 'test_load.py': 6}
 
 
 def pytest_collection_modifyitems(items):

@@ -1,4 +1,5 @@
 """Storage and the APIs on both backends: the embedded SQLite and the real Cassandra node."""
+import json
 import uuid
 from dataclasses import replace
 import pytest
@@ -41,8 +42,8 @@ def test_model_api_cache_and_call_log(backend_settings, tiny_model):
         first, again, fresh = predict(), predict(), predict(skip_cache=True)
         assert (first['from_cache'], again['from_cache'], fresh['from_cache']) == (False, True, False)
         assert first['prediction'] == again['prediction'] and first['top']['label'] == 'spam'
-        calls = client.get('/model/v1/recent_call_log', headers={'X-Forwarded-For': caller}).json()['call_log']
-        assert len(calls) == 3 and all(call['input'] == 'FREE CASH!!!' for call in calls)
+        calls = client.get('/model/v1/recent_call_log', headers={'X-Forwarded-For': caller}).json()
+        assert len(calls) == 3 and all(json.loads(call['input_json']) == 'FREE CASH!!!' and call['version'] == 'v1' for call in calls), calls
         bad = client.post('/model/v1/features_to_prediction', json={'features': [1, 2, 'three']})
         assert bad.status_code == 422 and 'valid number' in bad.json()['detail']
 
@@ -51,8 +52,8 @@ def test_user_data_api(backend_settings):
     storage = open_storage(backend_settings); storage.create_tables(); load_sample_inboxes(storage)
     client = TestClient(create_user_data_app(backend_settings, storage))
     samples = {text for _, _, text in SAMPLE_INBOXES['fiona']}  # the chapters add messages to the same Cassandra inboxes
-    inbox = [m for m in client.get('/sms/fiona').json()['messages'] if m['sms_text'] in samples]
-    assert len(inbox) == 5 and inbox[0]['date'] > inbox[-1]['date'] and SPAM_SAMPLE in [m['sms_text'] for m in inbox]
+    inbox = [m for m in client.get('/sms/fiona').json() if m['sms_text'] in samples]
+    assert len(inbox) == 5 and inbox[0]['date_sent'] > inbox[-1]['date_sent'] and SPAM_SAMPLE in [m['sms_text'] for m in inbox]
     assert client.get(f"/sms/fiona/{inbox[0]['sms_id']}").json() == inbox[0]
     assert client.get(f'/sms/fiona/{uuid.uuid1()}').status_code == 404
     storage.close()

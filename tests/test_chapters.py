@@ -10,6 +10,7 @@ from speedrun.tools.chapters import list_chapters, run_chapter
 # CI's quick mode: small sizes and epochs; chapters default to what a reader runs.
 QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
+    '04_streaming_rides': {'rides': 300},  # the reader's thousand take two minutes through the emulator's slow push
     '06_gcp_online': {'benchmark_calls': 50},
     '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20},
 }

@@ -141,15 +141,16 @@ def test_feature_server_down_is_said_and_nothing_half_written(settings):
         answer = get(f'{inbox_api}/sms', method='POST', json={'recipient_id': user, 'sender_id': 'nina', 'sms_text': 'Lunch on Friday?'})
         body = answer.json()
         assert answer.status_code == 503 and body['stage'] == 'push' and body['sms_id'] and 'is stored, its features are not online' in body['detail'], body
+        assert body['success'] is False and body['reason'] == body['detail'], body  # the original's fields, with the right status
         proxied = get(f"{proxy}/features/{body['sms_id']}")
         assert proxied.status_code == 503 and 'unreachable' in proxied.json()['detail'], proxied.text
-        stored = get(f'{user_data_api}/sms/{user}').json()['messages']
+        stored = get(f'{user_data_api}/sms/{user}').json()
         assert [m['sms_id'] for m in stored] == [body['sms_id']]  # stored once, and the answer said so
 
         running.start('feature-server')  # on its port again
         retried = get(f'{inbox_api}/sms', method='POST', json={'recipient_id': user, 'sender_id': 'nina', 'sms_text': 'Lunch on Friday?', 'sms_id': body['sms_id']})
         assert retried.status_code == 200 and retried.json()['success'], retried.text
-        assert len(get(f'{user_data_api}/sms/{user}').json()['messages']) == 1
+        assert len(get(f'{user_data_api}/sms/{user}').json()) == 1
         assert get(f"{proxy}/features/{body['sms_id']}").json()['features'] == online_features2(running.url('feature-server'), [body['sms_id']])[body['sms_id']]
     print(f'\nfeature server down: inbox API {answer.status_code} "{body["detail"][:90]}..."; proxy {proxied.status_code}; the retry with the sms_id completed it')
 

@@ -22,11 +22,11 @@ APIS = [service.name for service in SERVICES if service.kind == 'app']
 DEPENDENCY_ANSWERS = {
     ('inbox-api', 'POST /sms'): ({502, 503}, ('store failed', 'features failed', 'push failed')),
     ('proxy', 'GET /features/{sms_id}'): ({503}, ('feature server',)),
+    ('proxy', 'POST /get-online-features'): ({502, 503}, ('feature server',)),
     ('ml-api', 'GET /predict/{data_point_id}'): ({502, 503}, ('zero-shot server',)),
 }
-# operations that take input no request can break: any text is a valid path parameter there
-UNBREAKABLE = {('user-data-api', 'GET /sms/{user_id}'): 'any text is a user id (an unknown one has an empty inbox)',
-               ('proxy', 'GET /features/{sms_id}'): 'any text is an sms id (an unknown one is a 404)'}
+# operations that take input no request can break: any text is a valid path parameter there (a user id is not any text: 1 to 64 printable characters)
+UNBREAKABLE = {('proxy', 'GET /features/{sms_id}'): 'any text is an sms id (an unknown one is a 404)'}
 STORAGE_ANSWER = ({503}, ('the storage is unavailable',))  # the APIs on the spam story's storage, should SQLite or Cassandra not answer
 STORAGE_APIS = {'model-serving-api', 'user-data-api'}
 # hypothesis' health checks that the generated requests trip, and why that is no fault of the API

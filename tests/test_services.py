@@ -82,3 +82,29 @@ def test_missing_java_is_named(script, tmp_path):
                 (shims/command.name).symlink_to(command)
     result = run_script(script, 'start', env={'PATH': str(shims), 'SPEEDRUN_CASSANDRA_PORT': '1', 'PUBSUB_EMULATOR_HOST': '127.0.0.1:1'}, tmp_path=tmp_path)
     assert result.returncode == 1 and "'java' is not installed or not on PATH" in result.stderr, result.stderr
+
+
+def test_caller_identity_over_uvicorn(settings):
+    """Over a real uvicorn server, not an in-process client: X-Forwarded-For from an untrusted peer is
+    ignored (uvicorn's own proxy headers are off), from a trusted proxy (here 127.0.0.2) honoured."""
+    import httpx
+    from dataclasses import replace
+    served = replace(settings, spam_model_versions=('v1',), trusted_proxies=('127.0.0.2',))
+    marker = f'spoof test {uuid.uuid4().hex[:8]}'
+    with SERVICES.start('model-serving-api', settings=served, log_prefix='caller-') as running:
+        url = running.url('model-serving-api')
+        direct = httpx.Client(base_url=url, trust_env=False, timeout=30)
+        via_proxy = httpx.Client(base_url=url, trust_env=False, timeout=30, transport=httpx.HTTPTransport(local_address='127.0.0.2'))
+        spoofed = {'X-Forwarded-For': '10.0.0.1'}
+        # the trusted proxy speaks for 10.0.0.1: the call is logged as 10.0.0.1's
+        assert via_proxy.post('/model/v1/text_to_prediction', json={'text': marker}, headers=spoofed).status_code == 200
+        time.sleep(1)  # the call log is written in a background task after the answer
+        as_proxied_caller = via_proxy.get('/model/v1/recent_call_log', headers=spoofed)
+        # an untrusted loopback peer claiming to be 10.0.0.1 is still 127.0.0.1: it sees none of 10.0.0.1's calls
+        as_spoofer = direct.get('/model/v1/recent_call_log', headers=spoofed)
+        # and the trusted proxy itself, without the header, is 127.0.0.2, not 10.0.0.1
+        as_proxy_itself = via_proxy.get('/model/v1/recent_call_log')
+    assert (as_proxied_caller.status_code, as_spoofer.status_code, as_proxy_itself.status_code) == (200, 200, 200)
+    assert marker in as_proxied_caller.text, as_proxied_caller.text[:500]
+    assert marker not in as_spoofer.text, as_spoofer.text[:500]
+    assert marker not in as_proxy_itself.text, as_proxy_itself.text[:500]

@@ -17,7 +17,7 @@ from .settings import Settings, read_settings
 
 # %% auto #0
 __all__ = ['cassandra_cluster', 'cassandra_release_version', 'cassandra_session', 'pubsub_publisher', 'pubsub_subscriber',
-           'ensure_topic', 'ensure_subscription']
+           'ensure_topic', 'ensure_subscription', 'gcloud_environment']
 
 # %% ../../../nbs/kit/02_connections.ipynb #f32430e4
 def cassandra_cluster(settings: Settings | None = None, **options) -> Cluster:
@@ -83,3 +83,11 @@ def ensure_subscription(name: str, topic: str, subscriber: pubsub_v1.SubscriberC
     try: subscriber.create_subscription(request={'name': path, 'topic': topic_path, **options}, timeout=timeout, retry=Retry(timeout=timeout))
     except AlreadyExists: pass
     return path
+
+# %% ../../../nbs/kit/02_connections.ipynb #526da443
+def gcloud_environment(settings: Settings | None = None) -> dict[str, str]:
+    "The environment variables that point the `gcloud pubsub` commands at the emulator of `settings` (none for real Pub/Sub)."
+    settings = settings or read_settings()
+    if not settings.pubsub_emulator_host: return {}
+    return {'CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB': f'http://{settings.pubsub_emulator_host}/', 'CLOUDSDK_AUTH_DISABLE_CREDENTIALS': 'true',
+            'CLOUDSDK_CORE_PROJECT': settings.pubsub_project_id, 'CLOUDSDK_CORE_DISABLE_PROMPTS': '1'}

@@ -10,14 +10,15 @@ from fastcore.script import Param, call_parse
 from ..kit.settings import Settings, read_settings
 from .feature_store import open_feature_store, push_online_and_offline
 from .features2 import features2_of_model
-from .storage import open_storage
+from .storage import checked_user_id, open_storage
 
 # %% auto #0
 __all__ = ['backfill_features2', 'main']
 
 # %% ../../../nbs/spam/17_backfill.ipynb #bc6dffea
 def backfill_features2(user_ids: list[str], settings: Settings | None = None) -> pd.DataFrame:
-    "Push features v2 of every stored message of `user_ids`; the rows pushed."
+    "Push features v2 of every stored message of `user_ids` (`InvalidUserId` for one that is no user id); the rows pushed."
+    user_ids = [checked_user_id(user_id) for user_id in user_ids]
     settings = settings or read_settings()
     extractor = features2_of_model(settings=settings)
     storage = open_storage(settings)

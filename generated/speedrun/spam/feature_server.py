@@ -4,6 +4,8 @@
 
 # %% ../../../nbs/spam/14_feature_server.ipynb #67715eba
 from __future__ import annotations
+import json, sys
+from fastcore.imports import in_ipython
 from datetime import datetime, timezone
 from typing import Sequence
 import httpx
@@ -11,18 +13,66 @@ from ..kit.settings import Settings
 from .feature_store import feast_command, feast_environment
 
 # %% auto #0
-__all__ = ['feature_server_command', 'FeatureServerError', 'push_features2', 'online_features2']
+__all__ = ['FormBodiesAsJson', 'serve_feature_server', 'feature_server_command', 'FeatureServerError', 'feature_server_message',
+           'call_feature_server', 'online_features', 'push_features2', 'online_features2']
 
 # %% ../../../nbs/spam/14_feature_server.ipynb #b89d07a8
+class FormBodiesAsJson:
+    "ASGI middleware: a POST whose body is labelled a form (curl's `-d` default) or not labelled is passed on as JSON."
+    def __init__(self, app): self.app = app
+    async def __call__(self, scope, receive, send):
+        if scope['type'] == 'http' and scope['method'] == 'POST':
+            headers = [(name, value) for name, value in scope['headers'] if name != b'content-type']
+            labelled = next((value for name, value in scope['headers'] if name == b'content-type'), b'')
+            as_json = not labelled or labelled.startswith(b'application/x-www-form-urlencoded')
+            scope = {**scope, 'headers': headers + [(b'content-type', b'application/json' if as_json else labelled)]}
+        await self.app(scope, receive, send)
+
+def serve_feature_server(arguments: list[str]) -> None:
+    "Feast's CLI with `arguments` (`-c REPO -f YAML serve ...`), its feature server's app taking JSON bodies as the original's did."
+    import feast.feature_server as feature_server
+    from feast.cli.cli import cli
+    make_app = feature_server.get_app
+    def get_app(store, registry_ttl_sec: int = 5):
+        app = make_app(store, registry_ttl_sec)
+        app.add_middleware(FormBodiesAsJson)
+        return app
+    feature_server.get_app = get_app  # read by `feast serve` when it builds the app
+    cli.main(args=arguments, prog_name='feast')
+
 def feature_server_command(settings: Settings, port: int, stage: str = '2021') -> tuple[list[str], dict[str, str]]:
     "The command line and environment of `feast serve` on the configured store (what the service `feature-server` runs)."
-    command = feast_command(settings, 'serve', '-h', settings.host, '-p', str(port), '--max-requests', '1000000',
-                            '--registry_ttl_sec', '5', '--no-access-log')
-    return command, feast_environment(settings, stage)
+    feast_arguments = feast_command(settings, 'serve', '-h', settings.host, '-p', str(port), '--max-requests', '1000000',
+                                    '--registry_ttl_sec', '5', '--no-access-log')[1:]
+    return [sys.executable, '-m', 'speedrun.spam.feature_server', *feast_arguments], feast_environment(settings, stage)
+
+if __name__ == '__main__' and not in_ipython(): serve_feature_server(sys.argv[1:])  # `python -m speedrun.spam.feature_server -c ... serve`
 
 # %% ../../../nbs/spam/14_feature_server.ipynb #cde24d66
 class FeatureServerError(RuntimeError):
-    "The feature server refused a request or could not be reached."
+    "The feature server refused a request (`status`: its HTTP status) or could not be reached (`status` None)."
+    def __init__(self, message: str, status: int | None = None): super().__init__(message); self.status = status
+
+def feature_server_message(answer: httpx.Response) -> str:
+    "The message of a feature server's error answer (Feast sends a JSON string, often of a JSON object with a `message`)."
+    try: body = answer.json()
+    except ValueError: return answer.text[:300]
+    if isinstance(body, str):
+        try: body = json.loads(body)
+        except ValueError: return body[:300]
+    if isinstance(body, dict): body = body.get('message') or body.get('detail') or body
+    return str(body)[:300]
+
+def call_feature_server(server_url: str, path: str, body: dict, timeout: float = 30) -> httpx.Response:
+    "POST `body` to the feature server; its answer when it is a 200, else `FeatureServerError`."
+    try: answer = httpx.post(f'{server_url}{path}', json=body, timeout=timeout, trust_env=False)
+    except httpx.HTTPError as error: raise FeatureServerError(f'feature server unreachable at {server_url}: {error}') from None
+    if answer.status_code != 200: raise FeatureServerError(f'feature server answered {answer.status_code}: {feature_server_message(answer)}', answer.status_code)
+    return answer
+
+def online_features(server_url: str, request: dict, timeout: float = 30) -> bytes:
+    "The feature server's answer to a `/get-online-features` request of its own shape, as it sent it (JSON)."
+    return call_feature_server(server_url, '/get-online-features', request, timeout).content
 
 def push_features2(server_url: str, sms_ids: Sequence[str], vectors: Sequence[Sequence[int]], event_time: datetime | None = None,
                    to: str = 'online_and_offline', timeout: float = 30) -> None:
@@ -30,16 +80,10 @@ def push_features2(server_url: str, sms_ids: Sequence[str], vectors: Sequence[Se
     moment = (event_time or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
     body = {'push_source_name': 'smss2_push', 'to': to,
             'df': {'sms_id': list(sms_ids), 'event_timestamp': [moment] * len(sms_ids), 'features': [[int(v) for v in vector] for vector in vectors]}}
-    try: answer = httpx.post(f'{server_url}/push', json=body, timeout=timeout, trust_env=False)
-    except httpx.HTTPError as error: raise FeatureServerError(f'feature server unreachable at {server_url}: {error}') from None
-    if answer.status_code != 200: raise FeatureServerError(f'feature server answered {answer.status_code}: {answer.text[:300]}')
+    call_feature_server(server_url, '/push', body, timeout)
 
 def online_features2(server_url: str, sms_ids: Sequence[str], timeout: float = 30) -> dict[str, list[int] | None]:
     "Features v2 of messages from the feature server (None where the online store has none)."
-    body = {'features': ['sms_features2:features'], 'entities': {'sms_id': list(sms_ids)}}
-    try: answer = httpx.post(f'{server_url}/get-online-features', json=body, timeout=timeout, trust_env=False)
-    except httpx.HTTPError as error: raise FeatureServerError(f'feature server unreachable at {server_url}: {error}') from None
-    if answer.status_code != 200: raise FeatureServerError(f'feature server answered {answer.status_code}: {answer.text[:300]}')
-    payload = answer.json()
+    payload = json.loads(online_features(server_url, {'features': ['sms_features2:features'], 'entities': {'sms_id': list(sms_ids)}}, timeout))
     column = payload['results'][payload['metadata']['feature_names'].index('features')]
     return {sms_id: (value if status == 'PRESENT' else None) for sms_id, value, status in zip(sms_ids, column['values'], column['statuses'])}

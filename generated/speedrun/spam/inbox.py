@@ -4,24 +4,27 @@
 
 # %% ../../../nbs/spam/15_inbox.ipynb #cc46dc33
 from __future__ import annotations
-import uuid
+import inspect, json, uuid
+from typing import Callable
 from urllib.parse import quote
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from ..kit.http import API_KEY_HEADER, MAX_TEXT_LENGTH, AccessPolicy, refusal, workbook_app
 from ..kit.settings import Settings, read_settings
 from .artefacts import FEATURES_V2_MODEL
 from .feature_server import FeatureServerError, push_features2
+from .storage import UserId
 
 # %% auto #0
-__all__ = ['InboxMessage', 'StageFailed', 'call', 'create_inbox_app']
+__all__ = ['InboxMessage', 'StageFailed', 'call', 'with_original_fields', 'failure', 'create_inbox_app']
 
 # %% ../../../nbs/spam/15_inbox.ipynb #76c10316
 class InboxMessage(BaseModel):
     model_config = ConfigDict(extra='forbid')
-    recipient_id: StrictStr = Field(min_length=1, max_length=200, pattern=r'^[^/]*\S[^/]*$', description='a user id (no slash)')
-    sender_id: StrictStr = Field(min_length=1, max_length=200, pattern=r'\S')
+    recipient_id: UserId
+    sender_id: UserId
     sms_text: StrictStr = Field(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=r'\S')
     sms_id: uuid.UUID | None = Field(None, description='the id a failed attempt answered with, to retry without storing twice')
 
@@ -36,19 +39,36 @@ def call(client: httpx.Client, stage: str, method: str, url: str, **options) -> 
     if answer.status_code >= 300: raise StageFailed(stage, f'{url} answered {answer.status_code}: {answer.text[:300]}')
     return answer.json()
 
+# %% ../../../nbs/spam/15_inbox.ipynb #e7f3b1d8
+def with_original_fields(handler: Callable) -> Callable:
+    "An error handler whose JSON answer (`{detail, ...}`) also holds the original's `success: false` and `reason`."
+    async def answer(request: Request, error: Exception):
+        response = handler(request, error)
+        if inspect.isawaitable(response): response = await response
+        body = json.loads(response.body) if response.body else {}
+        if not isinstance(body, dict) or 'detail' not in body: return response
+        headers = {name: value for name, value in response.headers.items() if name not in ('content-length', 'content-type')}
+        return JSONResponse({**body, 'success': False, 'reason': body.get('reason', body['detail'])}, response.status_code, headers=headers)
+    return answer
+
+def failure(status: int, reason: str, **extra) -> JSONResponse:
+    "The inbox's own refusal: `{detail, success: false, reason, ...}` with its status."
+    return refusal(status, reason, success=False, reason=reason, **extra)
+
 # %% ../../../nbs/spam/15_inbox.ipynb #b434dc9a
 def create_inbox_app(settings: Settings | None = None) -> FastAPI:
     "The inbox API: store a new message, get its features v2, push them to the feature store."
     settings = settings or read_settings()
     client = httpx.Client(timeout=30, trust_env=False)
     app = workbook_app('Inbox API', settings)
+    for error_type, handler in list(app.exception_handlers.items()): app.exception_handlers[error_type] = with_original_fields(handler)
     access = AccessPolicy.from_settings(settings)
 
     @app.post('/sms')
     def receive(message: InboxMessage, request: Request):
         access.key_required(request, 'sending a message')
         if message.sms_id is not None and message.sms_id.version != 1:
-            return refusal(422, f'sms_id must be a time UUID (version 1), got version {message.sms_id.version}')
+            return failure(422, f'sms_id must be a time UUID (version 1), got version {message.sms_id.version}')
         key = {API_KEY_HEADER: request.headers[API_KEY_HEADER]} if API_KEY_HEADER in request.headers else {}
         sms_id = None
         try:
@@ -59,9 +79,9 @@ def create_inbox_app(settings: Settings | None = None) -> FastAPI:
                             json={'text': message.sms_text}, headers=key)['features']
             try: push_features2(settings.feature_server_url, [sms_id], [features])
             except FeatureServerError as error: raise StageFailed('push', str(error), 503 if 'unreachable' in str(error) else 502) from None
-        except StageFailed as failure:
+        except StageFailed as failed:
             retry = f'; the message is stored, its features are not online: send it again with sms_id {sms_id} to complete it without storing it twice' if sms_id else ''
-            reason = f'{failure.stage} failed: {failure.reason}{retry}'
-            return refusal(failure.status, reason, success=False, stage=failure.stage, sms_id=sms_id, reason=reason)
+            reason = f'{failed.stage} failed: {failed.reason}{retry}'
+            return failure(failed.status, reason, stage=failed.stage, sms_id=sms_id)
         return {'success': True, 'reason': 'stored, features v2 pushed online and offline', 'sms_id': sms_id}
     return app

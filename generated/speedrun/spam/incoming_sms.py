@@ -17,7 +17,7 @@ from ..kit.settings import Settings, read_settings
 from ..kit.storage import time_uuid_at
 from .feature_store import open_feature_store, push_online_and_offline
 from .features2 import Features2, features2_of_model
-from .storage import SpamStorage, open_storage
+from .storage import InvalidUserId, SpamStorage, checked_user_id, open_storage
 
 # %% auto #0
 __all__ = ['SMS_TOPICS', 'InvalidSms', 'parse_sms', 'sms_id_of', 'IncomingSmsConsumer', 'incoming_sms_consumer', 'main']
@@ -35,6 +35,9 @@ def parse_sms(data: bytes) -> dict:
     for field in ('recipient_id', 'sender_id', 'sms_text'):
         if not isinstance(message.get(field), str) or not message[field].strip(): raise InvalidSms(f'{field} must be a non-blank string')
     sms = {field: message[field] for field in ('recipient_id', 'sender_id', 'sms_text')}
+    for field in ('recipient_id', 'sender_id'):
+        try: checked_user_id(sms[field])
+        except InvalidUserId as error: raise InvalidSms(f'{field}: {error}') from None
     if 'sms_id' in message:
         try: sms['sms_id'] = uuid.UUID(str(message['sms_id']))
         except ValueError: raise InvalidSms(f"sms_id must be a time UUID, got {str(message['sms_id'])[:40]!r}") from None

@@ -17,8 +17,8 @@ from .storage import SpamStorage, open_storage
 
 # %% auto #0
 __all__ = ['MAX_TEXTS_PER_BATCH', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest', 'TopLabel',
-           'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'cache_key', 'cached_answers', 'cached_answer',
-           'cached_batch', 'prediction_answer', 'model_router', 'create_model_serving_app']
+           'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'cached_answers',
+           'cached_answer', 'cached_batch', 'prediction_answer', 'model_router', 'create_model_serving_app']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
@@ -40,6 +40,9 @@ class FeaturesAnswer(BaseModel):
     features: list; from_cache: bool; model_version: str; input: Any = None
 class BatchAnswer(BaseModel):
     results: list[dict]; cache_hits: int; model_version: str
+class LoggedCall(BaseModel):
+    "One call of the log, as the original tutorial answered it (`input_json`: the input as JSON text), and whose call it was."
+    called_at: str; endpoint: str; version: str; input_json: str; caller_id: str
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #97a55da9
 def cache_key(value: Any) -> str: return json.dumps(value, sort_keys=True, separators=(',', ':'))
@@ -106,11 +109,15 @@ def model_router(model: TextClassifierModel, storage: SpamStorage, access: Acces
         for vector in body.features: model.check_features(vector)
         return cached_batch(storage, model, 'features_to_prediction', body.features, body, predictions_of, admitted(request), background)
 
-    @router.get('/recent_call_log')
+    @router.get('/recent_call_log', response_model=list[LoggedCall])
     def recent_call_log(request: Request, limit: Annotated[int, Field(ge=1, le=1000)] = 50):
         caller = access.key_required(request, 'reading the call log')
-        calls = quietly(storage.recent_calls, caller, model.version, limit)
-        return {'caller_id': caller, 'model_version': model.version, 'call_log': calls or [], 'call_log_available': calls is not None}
+        try: calls = storage.recent_calls(caller, model.version, limit)
+        except Exception as error:
+            unavailable = refusal(503, f'the call log is unavailable ({type(error).__name__}: {str(error)[:200]}); try again shortly')
+            unavailable.headers['Retry-After'] = '5'
+            return unavailable
+        return [{**call, 'caller_id': caller} for call in calls]
     return router
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #abbf02c1

@@ -10,13 +10,15 @@ from feast import FeatureStore
 from .feature_store import open_feature_store
 
 # %% auto #0
-__all__ = ['online_feature_refs', 'sample_online_store', 'present_services', 'main']
+__all__ = ['LABEL_VIEWS', 'online_feature_refs', 'sample_online_store', 'present_services', 'main']
 
 # %% ../../../nbs/spam/13_online_sampler.ipynb #75d9a4e6
+LABEL_VIEWS = ('sms_labels',)  # what the models learn, not features
+
 def online_feature_refs(store: FeatureStore, feature_service: str) -> list[str]:
-    "The `view:feature` references of the online views of a feature service."
+    "The `view:feature` references of the online views of a feature service, its labels left out."
     projections = store.get_feature_service(feature_service).feature_view_projections
-    return [f'{p.name}:{f.name}' for p in projections if store.get_feature_view(p.name).online for f in p.features]
+    return [f'{p.name}:{f.name}' for p in projections if p.name not in LABEL_VIEWS and store.get_feature_view(p.name).online for f in p.features]
 
 def sample_online_store(store: FeatureStore, sms_ids: list[str]) -> pd.DataFrame:
     "One row per feature service and message: are its online features there, and their values."

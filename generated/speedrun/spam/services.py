@@ -22,7 +22,7 @@ SPAM_SERVICES = Services(
             requires=lambda settings: missing(settings, stage='2021'), built_by=('03_2021.ipynb',)),
     Service('inbox-api', 'new messages: stored, features v2 computed and pushed (POST /sms)', 'app', 'speedrun.spam.inbox:create_inbox_app',
             port='inbox_api_port', requires=lambda settings: missing(settings, stage='2021'), built_by=('03_2021.ipynb',)),
-    Service('proxy', "a message's stored features v2, for the page (GET /features/{sms_id})", 'app', 'speedrun.spam.proxy:create_proxy_app',
+    Service('proxy', "the feature server's online reads, for the page (POST /get-online-features, GET /features/{sms_id})", 'app', 'speedrun.spam.proxy:create_proxy_app',
             port='proxy_port', requires=lambda settings: missing(settings, stage='2021'), built_by=('03_2021.ipynb',)),
     Service('web-client', 'the SMS inbox page (open its URL)', 'app', 'speedrun.spam.web_client:create_web_client_app', port='web_client_port'),
     Service('incoming-sms-worker', 'new SMS from the incoming-sms topic: stored, features v2 pushed', 'worker', 'speedrun.spam.incoming_sms',

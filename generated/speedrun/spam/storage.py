@@ -8,14 +8,45 @@ import json, time, uuid
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Annotated
 from cassandra.concurrent import execute_concurrent_with_args
+from pydantic import AfterValidator, StrictStr, WithJsonSchema
+from pydantic_core import PydanticCustomError
 from ..kit.connections import cassandra_session
 from ..kit.settings import Settings, read_settings
 from ..kit.storage import SqliteFile, new_time_uuid, time_of_uuid
 
 # %% auto #0
-__all__ = ['CALL_LOG_TTL_SECONDS', 'SQLITE_TABLES', 'CASSANDRA_TABLES', 'SpamStorage', 'SqliteStorage', 'sms_record',
-           'CassandraStorage', 'open_storage', 'check_storage_behaviour']
+__all__ = ['MAX_USER_ID_LENGTH', 'USER_ID_RULE', 'UserId', 'CALL_LOG_TTL_SECONDS', 'SQLITE_TABLES', 'CASSANDRA_TABLES',
+           'InvalidUserId', 'checked_user_id', 'SpamStorage', 'SqliteStorage', 'sms_record', 'CassandraStorage',
+           'open_storage', 'check_storage_behaviour']
+
+# %% ../../../nbs/spam/06_storage.ipynb #7c2d9e41
+MAX_USER_ID_LENGTH = 64
+USER_ID_RULE = f"a user id is 1 to {MAX_USER_ID_LENGTH} printable characters, not only spaces, without '/'"
+
+class InvalidUserId(ValueError):
+    "A user id that breaks the rule; the message says how."
+
+def checked_user_id(user_id: str) -> str:
+    "`user_id`, when it is a valid user id; else `InvalidUserId` saying what is wrong (the id itself is not repeated)."
+    if not isinstance(user_id, str): problem = f'this one is a {type(user_id).__name__}, not a string'
+    elif not 1 <= len(user_id) <= MAX_USER_ID_LENGTH: problem = f'this one has {len(user_id):,} characters'
+    elif '/' in user_id: problem = "this one holds a '/'"
+    elif unprintable := next((character for character in user_id if not character.isprintable()), None):
+        problem = f'this one holds the unprintable character U+{ord(unprintable):04X} at position {user_id.index(unprintable)}'
+    elif not user_id.strip(): problem = 'this one is only spaces'
+    else: return user_id
+    raise InvalidUserId(f'{USER_ID_RULE}; {problem}')
+
+def _user_id_of_request(user_id: str) -> str:
+    "`checked_user_id` for pydantic: its reason as the validation error's message."
+    try: return checked_user_id(user_id)
+    except InvalidUserId as error: raise PydanticCustomError('user_id', '{reason}', {'reason': str(error)}) from None
+
+UserId = Annotated[StrictStr, AfterValidator(_user_id_of_request),
+                   WithJsonSchema({'type': 'string', 'minLength': 1, 'maxLength': MAX_USER_ID_LENGTH, 'pattern': '^[^/\\x00-\\x1f\\x7f-\\x9f]+$',
+                                   'description': USER_ID_RULE})]
 
 # %% ../../../nbs/spam/06_storage.ipynb #e80a2bd4
 CALL_LOG_TTL_SECONDS = 3600
@@ -34,7 +65,8 @@ class SpamStorage(ABC):
     @abstractmethod
     def log_call(self, caller: str, endpoint: str, version: str, input_json: str) -> None: "Log one call (expires after the TTL)."
     @abstractmethod
-    def recent_calls(self, caller: str, version: str, limit: int = 50) -> list[dict]: "A caller's unexpired calls, newest first."
+    def recent_calls(self, caller: str, version: str, limit: int = 50) -> list[dict]:
+        "A caller's unexpired calls, newest first: `{called_at, endpoint, version, input_json}` (the input as JSON text)."
     @abstractmethod
     def call_times_since(self, caller: str, version: str, since: datetime, limit: int) -> list[datetime]:
         "When the caller's calls after `since` were made (UTC), newest first, at most `limit` (the rate limit counts them)."
@@ -42,7 +74,7 @@ class SpamStorage(ABC):
     def add_sms(self, user_id: str, sender_id: str, sms_text: str, sms_id: uuid.UUID | None = None) -> uuid.UUID:
         "Store a message for `user_id` (a given `sms_id` makes the write idempotent); its id."
     @abstractmethod
-    def user_sms(self, user_id: str, limit: int = 100) -> list[dict]: "A user's messages, newest first."
+    def user_sms(self, user_id: str, limit: int = 100) -> list[dict]: "A user's messages, newest first (each as `sms_record` makes it)."
     @abstractmethod
     def get_sms(self, user_id: str, sms_id: uuid.UUID) -> dict | None: "One message, or None."
     def close(self) -> None: "Release connections."
@@ -82,7 +114,7 @@ class SqliteStorage(SpamStorage):
     def recent_calls(self, caller, version, limit=50):
         rows = self._rows('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? AND expires_at > ? '
                           'ORDER BY called_at DESC LIMIT ?', (caller, version, time.time(), limit))
-        return [{'called_at': row[0], 'endpoint': row[1], 'version': row[2], 'input': json.loads(row[3])} for row in rows]
+        return [{'called_at': row[0], 'endpoint': row[1], 'version': row[2], 'input_json': row[3]} for row in rows]
     def call_times_since(self, caller, version, since, limit):
         rows = self._rows('SELECT called_at FROM spam_calls_log WHERE caller_id=? AND version=? AND called_at > ? ORDER BY called_at DESC LIMIT ?',
                           (caller, version, since.astimezone(timezone.utc).isoformat(timespec='microseconds'), limit))
@@ -100,9 +132,9 @@ class SqliteStorage(SpamStorage):
     def close(self): self.file.close()
 
 def sms_record(user_id: str, sms_id: uuid.UUID, sender_id: str, sms_text: str) -> dict:
-    "A stored message as the APIs return it."
+    "A stored message as the APIs return it, in the original tutorial's shape: `date_sent` is the time of its time UUID."
     return {'user_id': user_id, 'sms_id': str(sms_id), 'sender_id': sender_id, 'sms_text': sms_text,
-            'date': time_of_uuid(sms_id).isoformat(timespec='seconds')}
+            'date_sent': time_of_uuid(sms_id).isoformat(timespec='seconds')}
 
 # %% ../../../nbs/spam/06_storage.ipynb #f048a9a9
 CASSANDRA_TABLES = (
@@ -141,7 +173,7 @@ class CassandraStorage(SpamStorage):
     def recent_calls(self, caller, version, limit=50):
         rows = self._run('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? LIMIT ?', (caller, version, limit))
         return [{'called_at': row.called_at.replace(tzinfo=timezone.utc).isoformat(timespec='microseconds'), 'endpoint': row.endpoint,
-                 'version': row.version, 'input': json.loads(row.input_json)} for row in rows]
+                 'version': row.version, 'input_json': row.input_json} for row in rows]
     def call_times_since(self, caller, version, since, limit):
         rows = self._run('SELECT called_at FROM spam_calls_log WHERE caller_id=? AND version=? AND called_at > ? LIMIT ?', (caller, version, since, limit))
         return [row.called_at.replace(tzinfo=timezone.utc) for row in rows]
@@ -176,7 +208,7 @@ def check_storage_behaviour(storage: SpamStorage, ttl_seconds: float) -> None:
     assert [storage.cached_output('text_to_prediction', 'v1', f'"{suffix}-{i}"') for i in range(3)] == [{'top': 0}, {'top': 1}, {'top': 2}]
     caller = f'10.0.0.{suffix}'
     for text in ('first', 'second'): storage.log_call(caller, 'text_to_prediction', 'v1', json.dumps(text))
-    assert [call['input'] for call in storage.recent_calls(caller, 'v1')] == ['second', 'first']
+    assert [json.loads(call['input_json']) for call in storage.recent_calls(caller, 'v1')] == ['second', 'first']
     assert storage.recent_calls(caller, 'v2') == []
     began = datetime.now(timezone.utc) - timedelta(minutes=1)
     times = storage.call_times_since(caller, 'v1', began, 10)

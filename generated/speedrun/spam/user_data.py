@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from ..kit.http import MAX_TEXT_LENGTH, AccessPolicy, refusal, workbook_app
 from ..kit.settings import Settings, read_settings
 from ..kit.storage import time_uuid_at
-from .storage import SpamStorage, open_storage
+from .storage import SpamStorage, UserId, open_storage
 
 # %% auto #0
-__all__ = ['SPAM_SAMPLE', 'SAMPLE_INBOXES', 'load_sample_inboxes', 'NewMessage', 'create_user_data_app']
+__all__ = ['SPAM_SAMPLE', 'SAMPLE_INBOXES', 'ORIGINAL_SMS_IDS', 'load_sample_inboxes', 'NewMessage', 'StoredMessage',
+           'MessageStored', 'create_user_data_app']
 
 # %% ../../../nbs/spam/08_user_data.ipynb #4bc54a82
 SPAM_SAMPLE = 'Dear winner, please call 800-884433 to retrieve your FREE delivery'
@@ -24,21 +25,31 @@ SAMPLE_INBOXES = {  # user -> (day of June 2019, sender, text)
     'max': [(3, 'roger', 'Can you send me the slides from this morning?'), (4, 'fiona', 'The train is cancelled, I will take the bus'),
             (6, 'roger', 'Happy birthday! Have a great day')],
 }
+ORIGINAL_SMS_IDS = {('fiona', 1): uuid.UUID('32e14000-8400-11e9-aeb7-d19b11ef0c7e')}  # (user, day) -> the original tutorial's id
 
 def load_sample_inboxes(storage: SpamStorage) -> int:
     "Store the sample messages (idempotently); how many there are."
     for user_id, messages in SAMPLE_INBOXES.items():
         for day, sender_id, text in messages:
             node = int(hashlib.sha256(user_id.encode()).hexdigest()[:12], 16)
-            storage.add_sms(user_id, sender_id, text, time_uuid_at(datetime(2019, 6, day, 9, 30, tzinfo=timezone.utc), node))
+            sms_id = ORIGINAL_SMS_IDS.get((user_id, day)) or time_uuid_at(datetime(2019, 6, day, 9, 30, tzinfo=timezone.utc), node)
+            storage.add_sms(user_id, sender_id, text, sms_id)
     return sum(map(len, SAMPLE_INBOXES.values()))
 
 # %% ../../../nbs/spam/08_user_data.ipynb #e5996621
 class NewMessage(BaseModel):
     model_config = ConfigDict(extra='forbid')
-    sender_id: StrictStr = Field(min_length=1, max_length=200, pattern=r'\S')
+    sender_id: UserId
     sms_text: StrictStr = Field(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=r'\S')
     sms_id: uuid.UUID | None = Field(None, description='a time UUID, to make a retried write idempotent')
+
+class StoredMessage(BaseModel):
+    "A message of an inbox, in the original tutorial's shape (`date_sent`: the time of its time UUID, UTC)."
+    user_id: str; sms_id: str; sender_id: str; sms_text: str; date_sent: str
+
+class MessageStored(BaseModel):
+    "The answer to `POST /sms/{user_id}`: the original's `{successful, msg, sms_id}`, then the stored message's other fields."
+    successful: bool; msg: str; sms_id: str; user_id: str; sender_id: str; sms_text: str; date_sent: str
 
 # %% ../../../nbs/spam/08_user_data.ipynb #28ec3457
 def create_user_data_app(settings: Settings | None = None, storage: SpamStorage | None = None) -> FastAPI:
@@ -48,20 +59,20 @@ def create_user_data_app(settings: Settings | None = None, storage: SpamStorage 
     app = workbook_app('User-data API', settings)
     access = AccessPolicy.from_settings(settings)
 
-    @app.get('/sms/{user_id}')
-    def user_messages(user_id: str) -> dict:
-        return {'user_id': user_id, 'messages': storage.user_sms(user_id)}
+    @app.get('/sms/{user_id}', response_model=list[StoredMessage])
+    def user_messages(user_id: UserId):
+        return storage.user_sms(user_id)
 
-    @app.post('/sms/{user_id}', status_code=201)
-    def add_message(user_id: str, message: NewMessage, request: Request):
+    @app.post('/sms/{user_id}', status_code=201, response_model=MessageStored)
+    def add_message(user_id: UserId, message: NewMessage, request: Request):
         access.key_required(request, 'storing a message')
         if message.sms_id is not None and message.sms_id.version != 1:
             return refusal(422, f'sms_id must be a time UUID (version 1), got version {message.sms_id.version}')
         sms_id = storage.add_sms(user_id, message.sender_id, message.sms_text, message.sms_id)
-        return storage.get_sms(user_id, sms_id)
+        return {'successful': True, 'msg': f'message stored for {user_id}', **storage.get_sms(user_id, sms_id)}
 
-    @app.get('/sms/{user_id}/{sms_id}')
-    def one_message(user_id: str, sms_id: uuid.UUID):
+    @app.get('/sms/{user_id}/{sms_id}', response_model=StoredMessage)
+    def one_message(user_id: UserId, sms_id: uuid.UUID):
         message = storage.get_sms(user_id, sms_id)
         if message is None: return refusal(404, f'user {user_id!r} has no message {sms_id}')
         return message

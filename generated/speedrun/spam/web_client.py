@@ -48,7 +48,7 @@ async function showInbox(event) {
   try {
     const answer = await fetch(`${config.user_data_api_url}/sms/${encodeURIComponent(user)}`);
     if (!answer.ok) throw new Error((await answer.json()).detail);
-    const messages = (await answer.json()).messages;
+    const messages = await answer.json();
     $('message').textContent = `${messages.length} messages for ${user}`;
     for (const sms of messages) $('inbox').append(messageItem(sms));
   } catch (error) { $('message').textContent = `could not load the inbox: ${error.message}`; }
@@ -57,7 +57,7 @@ function messageItem(sms) {
   const item = document.createElement('li'); item.dataset.smsId = sms.sms_id;
   item.innerHTML = '<div class="text"></div><span class="status unknown" data-status="unknown">unknown</span><button>verdict</button>';
   item.querySelector('.text').textContent = sms.sms_text;
-  const meta = document.createElement('div'); meta.className = 'meta'; meta.textContent = `from ${sms.sender_id}, ${sms.date}`;
+  const meta = document.createElement('div'); meta.className = 'meta'; meta.textContent = `from ${sms.sender_id}, ${sms.date_sent}`;
   item.querySelector('.text').append(meta);
   item.querySelector('button').onclick = () => verdict(item, sms);
   return item;
@@ -70,15 +70,21 @@ async function askModel(endpoint, payload) {
   return fetch(`${config.model_serving_api_url}/model/${$('version').value}/${endpoint}`,
     { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
 }
+async function storedFeatures(sms) {
+  const answer = await fetch(`${config.proxy_url}/get-online-features`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ feature_service: 'labeled_sms_2', entities: { sms_id: [sms.sms_id] } }) });
+  const online = await answer.json();
+  if (!answer.ok) throw new Error(online.detail);
+  const features = online.results[online.metadata.feature_names.indexOf('features')].values[0];
+  if (features === null) throw new Error(`no features v2 online for ${sms.sms_id}`);
+  return features;
+}
 async function verdict(item, sms) {
   setStatus(item, 'waiting');
   try {
     let answer;
-    if ($('architecture').value === 'II') {
-      const stored = await fetch(`${config.proxy_url}/features/${sms.sms_id}`);
-      if (!stored.ok) throw new Error((await stored.json()).detail);
-      answer = await askModel('features_to_prediction', { features: (await stored.json()).features });
-    } else answer = await askModel('text_to_prediction', { text: sms.sms_text });
+    if ($('architecture').value === 'II') answer = await askModel('features_to_prediction', { features: await storedFeatures(sms) });
+    else answer = await askModel('text_to_prediction', { text: sms.sms_text });
     const body = await answer.json();
     if (!answer.ok) throw new Error(body.detail);
     setStatus(item, body.top.label, `${body.top.label} ${(100 * body.top.value).toFixed(0)}%`);
@@ -108,7 +114,7 @@ def create_web_client_app(settings: Settings | None = None) -> FastAPI:
 # %% ../../../nbs/spam/09_web_client.ipynb #edafc17b
 def check_inbox_in_browser(page_url: str, user_id: str, screenshot: Path | None = None, architecture: str = 'I',
                            before_refresh: Callable[[], None] | None = None, timeout_ms: int = 20_000) -> list[dict]:
-    "Log in as `user_id`; if given, run `before_refresh` and press Refresh; ask for every verdict; each message's text and final status."
+    "Log in as `user_id`; if given, run `before_refresh` and press Refresh; ask for every verdict; each message's text, sender and date line, final status."
     def session(page) -> list[dict]:
         page.goto(page_url); page.wait_for_function('document.getElementById("version").options.length > 0', timeout=timeout_ms)
         page.select_option('#architecture', architecture)
@@ -121,5 +127,6 @@ def check_inbox_in_browser(page_url: str, user_id: str, screenshot: Path | None 
         page.click('#check-all')
         page.wait_for_function("[...document.querySelectorAll('#inbox .status')].every(s => !['unknown', 'waiting'].includes(s.dataset.status))", timeout=timeout_ms)
         if screenshot: page.screenshot(path=str(screenshot), full_page=True)
-        return page.eval_on_selector_all('#inbox li', "items => items.map(i => ({text: i.querySelector('.text').firstChild.textContent, status: i.querySelector('.status').dataset.status}))")
+        return page.eval_on_selector_all('#inbox li', "items => items.map(i => ({text: i.querySelector('.text').firstChild.textContent, "
+                                                      "meta: i.querySelector('.meta').textContent, status: i.querySelector('.status').dataset.status}))")
     return in_browser(session)

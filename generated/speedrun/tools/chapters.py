@@ -4,16 +4,17 @@
 
 # %% ../../../nbs/tools/00_chapters.ipynb #2166af07
 from __future__ import annotations
-import time
+import json, logging, sys, threading, time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-import papermill
-from papermill.exceptions import PapermillExecutionError
+from tqdm import tqdm
 from ..kit.processes import stop_leftover_processes
-from ..kit.settings import read_settings
+from ..kit.settings import Settings, read_settings
 
 # %% auto #0
-__all__ = ['KERNEL_NAME', 'list_chapters', 'ChapterFailed', 'ChapterRun', 'run_chapter']
+__all__ = ['KERNEL_NAME', 'MEASURED_SECONDS', 'list_chapters', 'ChapterFailed', 'ChapterRun', 'kernel_manager_writing_to',
+           'logging_to', 'run_chapter', 'usual_seconds', 'about', 'redrawn_every_second', 'run_chapters']
 
 # %% ../../../nbs/tools/00_chapters.ipynb #7e9682b3
 KERNEL_NAME = 'mlops-speedrun'
@@ -34,19 +35,84 @@ class ChapterRun:
     executed: Path
     parameters: dict
 
+def kernel_manager_writing_to(log_path: Path) -> type:
+    "A kernel manager class whose kernels write their own output (stdout and stderr of the process) to `log_path`."
+    from jupyter_client import AsyncKernelManager
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def start_kernel(self, **options):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, 'ab') as log: return await super().start_kernel(stdout=log, stderr=log, **options)
+    return KernelManagerWithLog
+
+@contextmanager
+def logging_to(log_path: Path):
+    "Within: warnings and errors logged in this process (papermill's, nbclient's, asyncio's) go to `log_path`, not the terminal; still so after an interruption."
+    handler = logging.FileHandler(log_path); handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler); handler.close()  # not reached when interrupted
+
 def run_chapter(chapter: Path, parameters: dict | None = None, cell_timeout: int = 900, kernel: str = KERNEL_NAME,
-                variant: str | None = None) -> ChapterRun:
+                variant: str | None = None, output_log: Path | None = None) -> ChapterRun:
     "Execute `chapter` with papermill (in its own folder) into `build/executed/` (`variant` suffixes the copy's name); raise `ChapterFailed` naming the failing cell."
     chapter = Path(chapter).resolve()
     executed = read_settings().executed_dir/(f'{chapter.stem}-{variant}.ipynb' if variant else chapter.name)
     executed.parent.mkdir(parents=True, exist_ok=True)
+    import papermill  # here, not above: it takes two seconds to import, and `make run` must refuse a taken port at once
+    from papermill.exceptions import PapermillExecutionError
     started = time.time()
+    if output_log: Path(output_log).parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(chapter, executed, parameters=parameters or {}, kernel_name=kernel, cwd=chapter.parent,
-                                   execution_timeout=cell_timeout, progress_bar=False, log_output=False)
+        with logging_to(Path(output_log)) if output_log else nullcontext():
+            papermill.execute_notebook(chapter, executed, parameters=parameters or {}, kernel_name=kernel, cwd=chapter.parent,
+                                       execution_timeout=cell_timeout, progress_bar=False, log_output=False,
+                                       **({'kernel_manager_class': kernel_manager_writing_to(Path(output_log))} if output_log else {}))
     except PapermillExecutionError as error:
         source = '\n'.join('    ' + line for line in error.source.splitlines()[-15:])
         raise ChapterFailed(f"{chapter.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
                             f"{error.ename}: {error.evalue}\n  the cell (last lines):\n{source}\n  executed copy: {executed}") from None
     finally: stop_leftover_processes(since=started)  # a kernel stopped after a failure may leave its services running
     return ChapterRun(chapter, executed, parameters or {})
+
+# %% ../../../nbs/tools/00_chapters.ipynb #8210b726
+MEASURED_SECONDS = {'01_2019.ipynb': 24.0, '02_2020.ipynb': 87.0, '03_2021.ipynb': 93.0, '04_streaming_rides.ipynb': 96.0,
+                    '06_gcp_online.ipynb': 62.0}  # `make run` in a fresh build folder, the chapters' defaults, 2 cores: 6 minutes in all
+
+def usual_seconds(chapter: Path, settings: Settings | None = None) -> float:
+    "How long a run of `chapter` with its defaults takes here: its last run (the executed copy's duration), else the measured figure (60 s if none)."
+    executed = (settings or read_settings()).executed_dir/Path(chapter).name
+    try: return float(json.loads(executed.read_text())['metadata']['papermill']['duration'])
+    except (OSError, ValueError, KeyError, TypeError): return MEASURED_SECONDS.get(Path(chapter).name, 60.0)
+
+def about(seconds: float) -> str: return f'about {seconds / 60:.0f} minutes' if seconds >= 90 else f'about {seconds:.0f} s'
+
+# %% ../../../nbs/tools/00_chapters.ipynb #a8b17856
+@contextmanager
+def redrawn_every_second(bar: tqdm, stream):
+    "Within: `bar` redrawn every second, so that its clock moves during a long step; only when it draws on a terminal."
+    if not stream.isatty(): yield; return
+    finished = threading.Event()
+    def redraw():
+        while not finished.wait(1): bar.refresh()
+    drawer = threading.Thread(target=redraw, name='progress', daemon=True)
+    drawer.start()
+    try: yield
+    finally: finished.set(); drawer.join()
+
+def run_chapters(chapters: list[Path], logs_dir: Path | None = None, stream=None) -> list[ChapterRun]:
+    "Run `chapters` in order with their defaults under one progress bar on `stream` (stderr); each kernel's own output in `logs_dir`."
+    settings = read_settings()
+    logs_dir, stream = Path(logs_dir or settings.logs_dir/'chapters'), stream or sys.stderr
+    print(f"building: {', '.join(c.stem for c in chapters)} ({len(chapters)} chapter{'s' if len(chapters) != 1 else ''}, usually {about(sum(usual_seconds(c, settings) for c in chapters))} "
+          f"here); executed copies in {settings.executed_dir}, the kernels' own output in {logs_dir}", flush=True)
+    runs = []
+    with tqdm(total=len(chapters), desc='building', file=stream, bar_format='{desc}: {n}/{total} chapters |{bar:24}| {elapsed}{postfix}') as bar:
+        try:
+            with redrawn_every_second(bar, stream):
+                for chapter in chapters:
+                    bar.set_postfix_str(f'running {chapter.name} (usually {about(usual_seconds(chapter, settings))})')
+                    runs.append(run_chapter(chapter, output_log=logs_dir/f'{chapter.stem}.log'))
+                    bar.update()
+                bar.set_postfix_str('done')
+        except BaseException: bar.leave = False; raise  # a failure or a stop says so itself
+    return runs
