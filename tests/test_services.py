@@ -84,12 +84,15 @@ def test_missing_java_is_named(script, tmp_path):
     assert result.returncode == 1 and "'java' is not installed or not on PATH" in result.stderr, result.stderr
 
 
-def test_caller_identity_over_uvicorn(settings):
+def test_caller_identity_over_uvicorn(settings, tmp_path, save_tiny_model):
     """Over a real uvicorn server, not an in-process client: X-Forwarded-For from an untrusted peer is
     ignored (uvicorn's own proxy headers are off), from a trusted proxy (here 127.0.0.2) honoured."""
     import httpx
     from dataclasses import replace
-    served = replace(settings, spam_model_versions=('v1',), trusted_proxies=('127.0.0.2',))
+    served = replace(settings, build_dir=tmp_path, online_store_backend='sqlite', spam_model_versions=('v1',), trusted_proxies=('127.0.0.2',))
+    save_tiny_model(served)
+    from speedrun.spam.storage import open_storage
+    storage = open_storage(served); storage.create_tables(); storage.close()  # the cache and call log, as chapter 01 makes them
     marker = f'spoof test {uuid.uuid4().hex[:8]}'
     with SERVICES.start('model-serving-api', settings=served, log_prefix='caller-') as running:
         url = running.url('model-serving-api')
