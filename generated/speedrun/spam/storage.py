@@ -207,7 +207,8 @@ def check_storage_behaviour(storage: SpamStorage, ttl_seconds: float) -> None:
     storage.store_outputs('text_to_prediction', 'v1', [(f'"{suffix}-{i}"', {'top': i}) for i in range(3)])
     assert [storage.cached_output('text_to_prediction', 'v1', f'"{suffix}-{i}"') for i in range(3)] == [{'top': 0}, {'top': 1}, {'top': 2}]
     caller = f'10.0.0.{suffix}'
-    for text in ('first', 'second'): storage.log_call(caller, 'text_to_prediction', 'v1', json.dumps(text))
+    for text in ('first', 'second'):  # a millisecond apart: Cassandra's timestamps, the log's order, have no finer grain
+        storage.log_call(caller, 'text_to_prediction', 'v1', json.dumps(text)); time.sleep(0.005)
     assert [json.loads(call['input_json']) for call in storage.recent_calls(caller, 'v1')] == ['second', 'first']
     assert storage.recent_calls(caller, 'v2') == []
     began = datetime.now(timezone.utc) - timedelta(minutes=1)
