@@ -12,7 +12,7 @@ QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
     '04_streaming_rides': {'rides': 300},  # the reader's thousand take two minutes through the emulator's slow push
     '06_gcp_online': {'benchmark_calls': 50},
-    '08_performance': {'use_saved': False, 'seconds': 0.25, 'stream_count': 150, 'gcp_count': 10},
+    '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20},
 }
 BACKENDS = {
     '01_2019': ['sqlite', 'cassandra'],
