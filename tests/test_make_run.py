@@ -3,18 +3,12 @@ GNU make does not pass on (SIGHUP, SIGINT), for a signal in the middle of the st
 `make run`. The signal goes to the `make` process only; every process below it (recorded before the signal) must be
 gone, and every port it served free, within seconds. The whole architecture starts once, in tests/test_originals.py,
 which replays the originals' commands against it and ends with a SIGTERM to `make` (these helpers, shared)."""
-import html
-import json
 import os
-import re
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
-import httpx
 import pytest
-from speedrun.kit.connections import pubsub_subscriber
 from speedrun.kit.processes import command_line, log_says, port_holder, start_process
 from speedrun.tools.architecture import SERVICES
 
@@ -77,18 +71,6 @@ def signal_make_and_check(run, signal_name, ports, host, stop_within):
 
 def ports_of(names, settings):
     return {getattr(settings, SERVICES[name].port) for name in names if SERVICES[name].port}
-
-
-def page_commands(settings):
-    "The commands of the home page, as a reader copies them."
-    page = httpx.get(SERVICES['home'].url(settings) + '/', timeout=30, trust_env=False).text
-    return [html.unescape(command) for command in re.findall(r'<pre>(.*?)</pre>', page, re.S)]
-
-
-def run_in_shell(*commands):
-    done = subprocess.run(['bash', '-c', '; '.join(commands)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def test_sighup_to_make_stops_what_it_started(settings):

@@ -5,15 +5,16 @@ Each runs in bash with the real curl, jq, base64 and gcloud, the same text as th
 environment differs (gcloud pointed at the emulator, the venv's python first on the PATH, the GCP
 scripts run in scripts/). Each output is checked for what the original says it shows. Then SIGTERM
 to the `make` process must stop the whole architecture and free every port."""
-import json, os, subprocess, time, uuid
+import html, json, os, re, subprocess, time, uuid
 from pathlib import Path
+import httpx
 import pytest
 from speedrun.kit.connections import gcloud_environment, pubsub_subscriber
 from speedrun.kit.delivery import pull_until
 from speedrun.rides.predictions import ride_claims
 from speedrun.gcp.data import read_predictions
 from speedrun.tools.architecture import SERVICES
-from test_make_run import page_commands, ports_of, run_in_shell, signal_make_and_check, start_make_run
+from test_make_run import ports_of, signal_make_and_check, start_make_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,12 +52,12 @@ GCP = ['python -m add_data_point "test data point 1"', 'python -m import_data_to
 REPLAYED = []  # (name, seconds) of each command replayed, printed at the end
 
 
-def shell(command: str, environment: dict, cwd: Path = ROOT, timeout: float = 120) -> str:
-    "Run `command` in bash as a reader would (pipefail, so a failing curl fails the line); its standard output."
+def shell(command: str, environment: dict, cwd: Path = ROOT, timeout: float = 120, original: bool = True) -> str:
+    "Run `command` in bash as a reader would (pipefail, so a failing curl fails the line); its standard output. `original`: counted as replayed."
     started = time.perf_counter()
     done = subprocess.run(['bash', '-o', 'pipefail', '-c', command], capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
     assert done.returncode == 0, f'{command}\n-> exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}'
-    REPLAYED.append((command.splitlines()[0][:70], time.perf_counter() - started))
+    if original: REPLAYED.append((command.splitlines()[0][:70], time.perf_counter() - started))
     return done.stdout
 
 
@@ -69,6 +70,12 @@ def until(check, command: str, environment: dict, timeout: float = 90, cwd: Path
         time.sleep(1)
     assert check(output), f'{command}\n-> {output[-2000:]}'
     return output
+
+
+def page_commands(settings):
+    "The commands of the home page, as a reader copies them."
+    page = httpx.get(SERVICES['home'].url(settings) + '/', timeout=30, trust_env=False).text
+    return [html.unescape(command) for command in re.findall(r'<pre>(.*?)</pre>', page, re.S)]
 
 
 @pytest.fixture(scope='module')
@@ -95,16 +102,13 @@ def test_make_run_serves_the_whole_architecture(settings, make_run):
     # a ride, published with the page's command (under a new ride id), comes back predicted on ride-predictions-sub
     ride_id = f'make-run-{uuid.uuid4().hex[:8]}'
     publish = next(c for c in commands if c.startswith('gcloud pubsub topics publish taxi-ride-streaming '))
-    run_in_shell(export, publish.replace('"ride_id": 123', f'"ride_id": "{ride_id}"'))
-    subscriber, found, deadline = pubsub_subscriber(settings), None, time.monotonic() + 120
-    subscription = subscriber.subscription_path(settings.pubsub_project_id, 'ride-predictions-sub')
-    try:
-        while found is None and time.monotonic() < deadline:
-            answer = subscriber.pull(request={'subscription': subscription, 'max_messages': 100}, timeout=10)
-            if answer.received_messages: subscriber.acknowledge(request={'subscription': subscription, 'ack_ids': [m.ack_id for m in answer.received_messages]})
-            found = next((m.message for m in answer.received_messages if json.loads(m.message.data)['prediction']['ride_id'] == ride_id), None)
+    shell(export + '\n' + publish.replace('"ride_id": 123', f'"ride_id": "{ride_id}"'), os.environ, original=False)
+    subscriber = pubsub_subscriber(settings)
+    ours = lambda message: json.loads(message.data)['prediction']['ride_id'] == ride_id
+    try: kept = pull_until(subscriber, subscriber.subscription_path(settings.pubsub_project_id, 'ride-predictions-sub'), bool, timeout=120, settle=0, keep=ours)
     finally: subscriber.close()
-    assert found is not None, f'no prediction for ride {ride_id} on ride-predictions-sub within 120 s'
+    assert kept, f'no prediction for ride {ride_id} on ride-predictions-sub within 120 s'
+    found = kept[0]
     assert found.attributes['consumer'] in ('ride-function', 'ride-worker'), dict(found.attributes)
     # the SMS worker pulls its subscription (a message through it is chapter 05's test: on an emulator shared by many short-lived
     # consumers, a message can stay leased to one gone for a while, so a round trip here would time out now and then)
