@@ -4,7 +4,7 @@
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #5c2cd03b
 from __future__ import annotations
-import os, subprocess, sys
+import os, shlex, subprocess, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -16,13 +16,14 @@ from tqdm import tqdm
 from ..kit.connections import cassandra_session
 from ..kit.feature_stores import PASSWORD_REFERENCE, feast_config, offline_write_lock
 from ..kit.settings import Settings, read_settings, settings_environment
+from ..kit.shell import shell
 from .artefacts import STAGES, applied_stage_file, feature_repo_dir, offline_dir
 from .features import FeatureExtractor
 
 # %% auto #0
 __all__ = ['PROJECT', 'feature_store_config', 'write_feature_store_yaml', 'FeastError', 'feast_environment', 'feast_command',
-           'feast_cli', 'reset_feature_store', 'open_feature_store', 'read_raw_messages', 'write_offline_features',
-           'write_offline_source', 'push_online_and_offline']
+           'feast_cli', 'feast_shell', 'reset_feature_store', 'open_feature_store', 'read_raw_messages',
+           'write_offline_features', 'write_offline_source', 'push_online_and_offline']
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #850bff7c
 PROJECT = 'sms_spam'
@@ -62,6 +63,17 @@ def feast_cli(*arguments: str, stage: str = STAGES[-1], settings: Settings | Non
     if done.returncode: raise FeastError(f"feast {' '.join(arguments)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     if arguments[:1] == ('apply',): applied_stage_file(settings).write_text(stage)
     return done.stdout
+
+# %% ../../../nbs/spam/03_feature_store.ipynb #6b2c9d41
+def feast_shell(*arguments: str, stage: str = STAGES[-1], settings: Settings | None = None, timeout: float = 300, last_lines: int | None = None) -> str:
+    "Show and run `feast -c sms_feature_store ARGUMENTS` on the configured store; its cleaned output (raises `CommandFailed` on failure)."
+    settings = settings or read_settings()
+    environment = {**feast_environment(settings, stage), 'FEAST_FS_YAML_FILE_PATH': str(write_feature_store_yaml(settings))}
+    if settings.online_store_backend == 'cassandra': cassandra_session(settings).cluster.shutdown()
+    repo = os.path.relpath(feature_repo_dir(settings), settings.repo_root)
+    output = shell(' '.join(['feast', '-c', shlex.quote(repo), *map(shlex.quote, arguments)]), settings, environment, timeout=timeout, last_lines=last_lines)
+    if arguments[:1] == ('apply',): applied_stage_file(settings).write_text(stage)
+    return output
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #54b890d0
 def reset_feature_store(stage: str, settings: Settings | None = None) -> str:
