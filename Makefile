@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup test run lab bench terraform-check services services-stop export clean-notebooks clean
+.PHONY: help setup test soak run lab bench terraform-check services services-stop export clean-notebooks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
@@ -13,6 +13,9 @@ setup:  ## build .venv from environment.yml (quick when nothing changed)
 
 test:  ## set up, start services, check the export, run every test and chapter, stop services
 	@ci/test.sh
+
+soak:  ## the load test held for two minutes instead of the suite's one (services started and stopped around it)
+	@SPEEDRUN_SOAK_SECONDS=120 ci/test.sh tests/test_load.py
 
 run:  ## build what is missing, serve the whole architecture, print where it is (Ctrl-C stops); SERVICES="home web-client" serves only those
 	@ci/run.sh $(SERVICES)

@@ -3,7 +3,7 @@
 # With conda on PATH (and SPEEDRUN_USE_CONDA not 0) it runs `conda env update --prefix .venv`;
 # otherwise a Python 3.11 venv and pip. Either way: the workbook installed editable (import
 # speedrun from anywhere), `pip check` clean, and a Jupyter kernel "mlops-speedrun" inside .venv.
-# Also installs Debian's chromium (as root) when it is missing.
+# Also installs Debian's chromium and graphviz (as root) when they are missing.
 # Idempotent: keyed on a hash of environment.yml and pyproject.toml, a second run takes a second.
 SERVICE=setup
 . "$(dirname "$0")/lib.sh"
@@ -23,6 +23,18 @@ if ! command -v chromium >/dev/null 2>&1; then
       || { tail -n 20 "$LOG_DIR/apt-chromium.log" >&2; fail "could not install chromium (log: $LOG_DIR/apt-chromium.log)."; }
   else
     fail "chromium is missing: install Debian's chromium package (sudo apt-get install chromium); the browser tests drive it."
+  fi
+fi
+
+# Graphviz's `dot` draws the chapters' architecture diagrams (speedrun.tools.diagrams; the test
+# redraws them and compares with the committed SVGs).
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's graphviz for the architecture diagrams"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } > "$LOG_DIR/apt-graphviz.log" 2>&1 \
+      || { tail -n 20 "$LOG_DIR/apt-graphviz.log" >&2; fail "could not install graphviz (log: $LOG_DIR/apt-graphviz.log)."; }
+  else
+    fail "graphviz is missing: install Debian's graphviz package (sudo apt-get install graphviz); the diagrams are drawn with its dot."
   fi
 fi
 
