@@ -14,7 +14,7 @@ __all__ = ['SPAM_SERVICES']
 SPAM_SERVICES = Services(
     Service('model-serving-api', 'the spam model-serving API: each version of SPAM_MODEL_VERSIONS under /model/{version}', 'app',
             'speedrun.spam.model_serving:create_model_serving_app', port='model_serving_api_port',
-            requires=lambda settings: missing(settings, settings.spam_model_versions), built_by=('01_2019.ipynb', '02_2020.ipynb')),
+            requires=lambda settings: missing(settings, settings.spam_model_versions), built_by=('01_2019.ipynb', '02_2020.ipynb', '03_2021.ipynb')),
     Service('user-data-api', "the users' inboxes: GET and POST /sms/{user_id}", 'app', 'speedrun.spam.user_data:create_user_data_app',
             port='user_data_api_port', requires=lambda settings: missing(settings, ('v1',)), built_by=('01_2019.ipynb',)),
     Service('feature-server', "Feast's feature server (feast serve): /push and /get-online-features", 'command',

@@ -14,7 +14,8 @@ from ..kit.settings import Settings, read_settings
 
 # %% auto #0
 __all__ = ['KERNEL_NAME', 'MEASURED_SECONDS', 'list_chapters', 'ChapterFailed', 'ChapterRun', 'kernel_manager_writing_to',
-           'logging_to', 'run_chapter', 'usual_seconds', 'about', 'redrawn_every_second', 'run_chapters']
+           'logging_to', 'without_cells_tagged', 'run_chapter', 'usual_seconds', 'about', 'redrawn_every_second',
+           'run_chapters']
 
 # %% ../../../nbs/tools/00_chapters.ipynb #7e9682b3
 KERNEL_NAME = 'mlops-speedrun'
@@ -52,19 +53,31 @@ def logging_to(log_path: Path):
     yield
     logging.getLogger().removeHandler(handler); handler.close()  # not reached when interrupted
 
+def without_cells_tagged(chapter: Path, tags: tuple[str, ...], folder: Path) -> Path:
+    "A copy of `chapter` in `folder` without its cells tagged with any of `tags` (the same file when `tags` is empty)."
+    if not tags: return chapter
+    notebook = json.loads(Path(chapter).read_text())
+    notebook['cells'] = [c for c in notebook['cells'] if not set(tags) & set(c.get('metadata', {}).get('tags', []))]
+    copy = Path(folder)/Path(chapter).name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(json.dumps(notebook))
+    return copy
+
 def run_chapter(chapter: Path, parameters: dict | None = None, cell_timeout: int = 900, kernel: str = KERNEL_NAME,
-                variant: str | None = None, output_log: Path | None = None) -> ChapterRun:
-    "Execute `chapter` with papermill (in its own folder) into `build/executed/` (`variant` suffixes the copy's name); raise `ChapterFailed` naming the failing cell."
+                variant: str | None = None, output_log: Path | None = None, without_tags: tuple[str, ...] = ()) -> ChapterRun:
+    "Execute `chapter` with papermill (in its own folder) into `build/executed/` (`variant` suffixes the copy's name; cells tagged `without_tags` left out); raise `ChapterFailed` naming the failing cell."
     chapter = Path(chapter).resolve()
-    executed = read_settings().executed_dir/(f'{chapter.stem}-{variant}.ipynb' if variant else chapter.name)
+    settings = read_settings()
+    executed = settings.executed_dir/(f'{chapter.stem}-{variant}.ipynb' if variant else chapter.name)
     executed.parent.mkdir(parents=True, exist_ok=True)
+    source = without_cells_tagged(chapter, tuple(without_tags), settings.build_dir/'chapter-inputs'/(variant or 'default'))
     import papermill  # here, not above: it takes two seconds to import, and `make run` must refuse a taken port at once
     from papermill.exceptions import PapermillExecutionError
     started = time.time()
     if output_log: Path(output_log).parent.mkdir(parents=True, exist_ok=True)
     try:
         with logging_to(Path(output_log)) if output_log else nullcontext():
-            papermill.execute_notebook(chapter, executed, parameters=parameters or {}, kernel_name=kernel, cwd=chapter.parent,
+            papermill.execute_notebook(source, executed, parameters=parameters or {}, kernel_name=kernel, cwd=chapter.parent,
                                        execution_timeout=cell_timeout, progress_bar=False, log_output=False,
                                        **({'kernel_manager_class': kernel_manager_writing_to(Path(output_log))} if output_log else {}))
     except PapermillExecutionError as error:
@@ -74,7 +87,7 @@ def run_chapter(chapter: Path, parameters: dict | None = None, cell_timeout: int
     finally: stop_leftover_processes(since=started)  # a kernel stopped after a failure may leave its services running
     return ChapterRun(chapter, executed, parameters or {})
 
-# %% ../../../nbs/tools/00_chapters.ipynb #8210b726
+# %% ../../../nbs/tools/00_chapters.ipynb #92702460
 MEASURED_SECONDS = {'01_2019.ipynb': 24.0, '02_2020.ipynb': 87.0, '03_2021.ipynb': 93.0, '04_streaming_rides.ipynb': 96.0,
                     '06_gcp_online.ipynb': 62.0}  # `make run` in a fresh build folder, the chapters' defaults, 2 cores: 6 minutes in all
 
@@ -86,7 +99,7 @@ def usual_seconds(chapter: Path, settings: Settings | None = None) -> float:
 
 def about(seconds: float) -> str: return f'about {seconds / 60:.0f} minutes' if seconds >= 90 else f'about {seconds:.0f} s'
 
-# %% ../../../nbs/tools/00_chapters.ipynb #a8b17856
+# %% ../../../nbs/tools/00_chapters.ipynb #d72e8a0e
 @contextmanager
 def redrawn_every_second(bar: tqdm, stream):
     "Within: `bar` redrawn every second, so that its clock moves during a long step; only when it draws on a terminal."
