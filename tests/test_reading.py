@@ -49,7 +49,7 @@ def test_chapter_ends_with_exercises_whose_solutions_check_themselves(chapter):
     assert 2 <= len(solutions) <= 3, f'{chapter.name}: {len(solutions)} solution cells; a chapter ends with two or three exercises'
     for i in solutions:
         asked = ''.join(notebook[i - 1]['source'])
-        assert notebook[i - 1]['cell_type'] == 'markdown' and asked.startswith('### Exercise'), f'{chapter.name} cell {i}: a solution follows its exercise'
+        assert notebook[i - 1]['cell_type'] == 'markdown' and '### Exercise' in asked, f'{chapter.name} cell {i}: a solution follows the markdown cell of its exercise (### Exercise N: ...)'
         assert any(is_check_line(line) for line in code_lines(''.join(notebook[i]['source']))), f'{chapter.name} cell {i}: the solution checks itself'
     for i, cell in enumerate(notebook):
         if set(CHECK_TAGS) & set(tags(cell)):

@@ -8,12 +8,14 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
+from fastcore.script import call_parse
 from ..kit.settings import Settings
 from .artefacts import FEATURES_V2_MODEL, model_dir
 from .features import FeatureExtractor
 
 # %% auto #0
-__all__ = ['KERAS_FILTERS', 'text_to_words', 'WordTokenizer', 'Features2', 'features2_of_model']
+__all__ = ['KERAS_FILTERS', 'text_to_words', 'WordTokenizer', 'shown_word', 'most_frequent_words', 'Features2',
+           'features2_of_model', 'main']
 
 # %% ../../../nbs/spam/10_features2.ipynb #73fce9ca
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
@@ -53,6 +55,18 @@ class WordTokenizer:
         settings = json.loads(text)
         return cls(settings['num_words'], settings['sequence_length'], settings['word_index'])
 
+def shown_word(word: str) -> str:
+    "`word` as a reader can see it: characters that print nothing (U+FEFF, U+00A0...) by their code point."
+    return ''.join(c if c.isprintable() else f'<U+{ord(c):04X}>' for c in word)
+
+def most_frequent_words(tokenizer: WordTokenizer, texts: Iterable[str], count: int = 20):
+    "The tokenizer's first `count` words: index, the word as shown, and how many of `texts` hold it (a DataFrame)."
+    import pandas as pd
+    words = [word for word, _ in sorted(tokenizer.word_index.items(), key=lambda item: item[1])[:count]]
+    holding = Counter(word for text in texts for word in set(text_to_words(text)))
+    return pd.DataFrame({'index': [tokenizer.word_index[w] for w in words], 'word': [shown_word(w) for w in words],
+                         'texts': [holding[w] for w in words]}).set_index('index')
+
 # %% ../../../nbs/spam/10_features2.ipynb #765946c3
 class Features2(FeatureExtractor):
     "Features v2: the tokenizer's padded sequence of word indices."
@@ -71,3 +85,13 @@ class Features2(FeatureExtractor):
 def features2_of_model(version: str = FEATURES_V2_MODEL, settings: Settings | None = None) -> Features2:
     "Features v2 with the tokenizer saved beside model `version` (v3: what new messages get)."
     return Features2.load(model_dir(version, settings)/'tokenizer.json')
+
+# %% ../../../nbs/spam/10_features2.ipynb #93442cba
+@call_parse
+def main(text: str,  # The message to compute features v2 of
+         model: str = 'v2'):  # The model whose saved tokenizer is used
+    "Print the features v2 of `text`, and the words they keep."
+    features2 = features2_of_model(model)
+    vector, words = features2.text_to_features(text), {i: w for w, i in features2.tokenizer.word_index.items()}
+    print(vector)
+    print('words kept:', ' '.join(shown_word(words[i]) for i in vector if i) or '(none)')

@@ -4,14 +4,14 @@
 
 # %% ../../../nbs/spam/18_incoming_sms.ipynb #e8ce10a3
 from __future__ import annotations
-import hashlib, json, uuid
+import hashlib, json, time, uuid
 from datetime import datetime, timedelta, timezone
 import pandas as pd
 from fastcore.script import call_parse
 from feast import FeatureStore
 from ..kit.claims import Claims
 from ..kit.consumers import Message, Outcome, Publish, StreamConsumer, Topics, dead_letter, done, held, json_object_of, pubsub_publish
-from ..kit.functions import consumer_name
+from ..kit.functions import cloud_event_function, consumer_name
 from ..kit.pulling import run_worker
 from ..kit.settings import Settings, read_settings
 from ..kit.storage import time_uuid_at
@@ -20,7 +20,8 @@ from .features2 import Features2, features2_of_model
 from .storage import InvalidUserId, SpamStorage, checked_user_id, open_storage
 
 # %% auto #0
-__all__ = ['SMS_TOPICS', 'InvalidSms', 'parse_sms', 'sms_id_of', 'IncomingSmsConsumer', 'incoming_sms_consumer', 'main']
+__all__ = ['SMS_TOPICS', 'ingest_sms', 'InvalidSms', 'parse_sms', 'sms_id_of', 'IncomingSmsConsumer', 'incoming_sms_consumer',
+           'main', 'remove_sms_pipeline', 'arrived_sms']
 
 # %% ../../../nbs/spam/18_incoming_sms.ipynb #b31ddba2
 SMS_TOPICS = Topics(input='incoming-sms', dead_letter='incoming-sms-dead-letter', worker_subscription='incoming-sms-ingest',
@@ -83,3 +84,34 @@ def incoming_sms_consumer(settings: Settings | None = None, name: str | None = N
 def main(subscription: str = SMS_TOPICS.worker_subscription):  # The incoming messages' pull subscription
     "Pull incoming SMS until SIGTERM, SIGINT or SIGHUP: store, compute features v2, push; reconnect when the stream ends."
     run_worker(lambda settings: incoming_sms_consumer(settings), subscription, max_batch=64)
+
+# %% ../../../nbs/spam/18_incoming_sms.ipynb #46c911d6
+def remove_sms_pipeline(settings: Settings | None = None) -> list[str]:
+    "Delete the incoming-SMS subscriptions and topics (those that exist) and forget the dead letters sent; the paths deleted."
+    from google.api_core.exceptions import NotFound
+    from speedrun.kit.connections import pubsub_publisher, pubsub_subscriber
+    settings = settings or read_settings()
+    publisher, subscriber, deleted = pubsub_publisher(settings), pubsub_subscriber(settings), []
+    try:
+        for name in SMS_TOPICS.subscriptions:
+            path = subscriber.subscription_path(settings.pubsub_project_id, name)
+            try: subscriber.delete_subscription(request={'subscription': path}, timeout=30); deleted.append(path)
+            except NotFound: pass
+        for name in (SMS_TOPICS.input, SMS_TOPICS.dead_letter):
+            path = publisher.topic_path(settings.pubsub_project_id, name)
+            try: publisher.delete_topic(topic=path, timeout=30); deleted.append(path)
+            except NotFound: pass
+    finally: subscriber.close()
+    Claims(settings.build_dir/'streaming'/'sms_claims.db').file.rows('DELETE FROM claims')
+    return deleted
+
+# %% ../../../nbs/spam/18_incoming_sms.ipynb #7897726f
+ingest_sms = cloud_event_function('ingest_sms', lambda name: incoming_sms_consumer(name=name))
+
+def arrived_sms(storage: SpamStorage, user_id: str, texts: list[str], since: datetime, timeout: float = 60) -> list[dict | None]:
+    "The messages of `user_id` with these `texts` stored at or after `since`, one per text (None for one still missing after `timeout` s)."
+    deadline, since_text = time.monotonic() + timeout, since.astimezone(timezone.utc).isoformat(timespec='seconds')
+    while True:
+        found = {sms['sms_text']: sms for sms in storage.user_sms(user_id) if sms['date_sent'] >= since_text}
+        if all(text in found for text in texts) or time.monotonic() > deadline: return [found.get(text) for text in texts]
+        time.sleep(0.2)

@@ -5,11 +5,13 @@
 # %% ../../../nbs/spam/12_loading.ipynb #f01e08a4
 from __future__ import annotations
 from ..kit.settings import Settings
-from .artefacts import load_model_metadata, model_dir
+import hashlib, json
+from ..kit.settings import read_settings
+from .artefacts import load_model_metadata, model_dir, split_path
 from .models import RandomForestModel, TextClassifierModel
 
 # %% auto #0
-__all__ = ['model_class', 'load_model']
+__all__ = ['model_class', 'load_model', 'split_fingerprint', 'training_record', 'saved_model_trained_with']
 
 # %% ../../../nbs/spam/12_loading.ipynb #6006aaa0
 def model_class(name: str) -> type[TextClassifierModel]:
@@ -27,3 +29,26 @@ def load_model(version: str, settings: Settings | None = None) -> TextClassifier
     model = model_class(metadata['model_class']).load(version, settings)
     model.model_id = metadata.get('model_id')
     return model
+
+# %% ../../../nbs/spam/12_loading.ipynb #8a818437
+def split_fingerprint(settings: Settings | None = None) -> str | None:
+    "A short hash of the saved train/test messages (None before the 2019 chapter draws them)."
+    path = split_path(settings or read_settings())
+    if not path.exists(): return None
+    split = json.loads(path.read_text())
+    return hashlib.sha256(json.dumps([split['train'], split['test']]).encode()).hexdigest()[:16]
+
+def training_record(parameters: dict, settings: Settings | None = None) -> dict:
+    "What a model's metadata keeps of its training: the parameters (as JSON reads them back) and the split's fingerprint."
+    return {'training_parameters': json.loads(json.dumps(parameters)), 'split_fingerprint': split_fingerprint(settings)}
+
+def saved_model_trained_with(version: str, parameters: dict, settings: Settings | None = None,
+                             feature_service: str | None = None) -> TextClassifierModel | None:
+    "Saved model `version` if its metadata records exactly these training `parameters`, this split (and `feature_service`); else None."
+    try: metadata = load_model_metadata(version, settings)
+    except (FileNotFoundError, json.JSONDecodeError): return None
+    wanted = training_record(parameters, settings)
+    if any(metadata.get(key) != value for key, value in wanted.items()): return None
+    if feature_service is not None and metadata.get('feature_service') != feature_service: return None
+    try: return load_model(version, settings)
+    except Exception: return None  # files missing or unreadable: train again

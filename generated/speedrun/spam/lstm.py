@@ -4,13 +4,25 @@
 
 # %% ../../../nbs/spam/11_lstm.ipynb #a4cf3062
 from __future__ import annotations
-import os
+import os, warnings
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's start-up chatter, not its errors
+# Keras 3 converts tensors with `np.array(x)`, which NumPy 2 answers with a DeprecationWarning about `copy`: not ours to fix, not for a reader
+warnings.filterwarnings('ignore', message=r"__array__ implementation doesn't accept a copy keyword", category=DeprecationWarning)
 from dataclasses import dataclass
 from typing import Sequence
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
+
+def _import_tensorflow_quietly():
+    "Import TensorFlow and Keras with stderr closed: its C++ start-up lines (absl, oneDNN) ignore TF_CPP_MIN_LOG_LEVEL; Python errors still raise."
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow, keras
+    finally:
+        os.dup2(saved, 2); os.close(saved); os.close(devnull)
+_import_tensorflow_quietly()
+import keras
 import tensorflow as tf
 from tqdm import tqdm
 from ..kit.settings import Settings
