@@ -27,9 +27,13 @@ def letter_tokens(tokens: list[str]) -> list[str]:
 CUE_WORDS = ('free', 'money', 'prize', 'win', 'won', 'winner', 'cash')
 
 class Features1(FeatureExtractor):
-    "Features v1: capitals ratio, non-letters ratio, and seven cue-word flags."
+    "Features v1: capitals ratio, non-letters ratio, and a flag per cue word (the original's seven unless `cue_words` says otherwise)."
     version = 'features1'
     feature_names = ['cap_r', 'nal_r'] + [f'cw_scores_{i}' for i in range(len(CUE_WORDS))]
+
+    def __init__(self, cue_words: tuple[str, ...] = CUE_WORDS):
+        self.cue_words = tuple(word.lower() for word in cue_words)
+        if self.cue_words != CUE_WORDS: self.feature_names = ['cap_r', 'nal_r'] + [f'cw_scores_{i}' for i in range(len(self.cue_words))]
 
     def text_to_features(self, text: str) -> list:
         raw = raw_tokens(text)
@@ -38,7 +42,7 @@ class Features1(FeatureExtractor):
         capitals_ratio = sum(c.isupper() for token in letters for c in token) / letter_count if letter_count else 0.0
         non_letters_ratio = (sum(len(token) for token in raw) - letter_count) / letter_count if letter_count else 0.0
         words = {token.lower() for token in letters}
-        return [capitals_ratio, non_letters_ratio] + [int(cue in words) for cue in CUE_WORDS]
+        return [capitals_ratio, non_letters_ratio] + [int(cue in words) for cue in self.cue_words]
 
 # %% ../../../nbs/spam/01_features1.ipynb #0e6d5afe
 @call_parse

@@ -4,8 +4,10 @@
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #2017a683
 from __future__ import annotations
-import json
-from contextlib import asynccontextmanager
+import json, time
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timezone
+import httpx
 from typing import Annotated, Any, Callable
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +20,8 @@ from .storage import SpamStorage, open_storage
 # %% auto #0
 __all__ = ['MAX_TEXTS_PER_BATCH', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest', 'TopLabel',
            'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'cached_answers',
-           'cached_answer', 'cached_batch', 'prediction_answer', 'model_router', 'create_model_serving_app']
+           'cached_answer', 'cached_batch', 'prediction_answer', 'model_router', 'create_model_serving_app',
+           'calls_logged']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
@@ -61,16 +64,16 @@ def cached_answers(storage: SpamStorage, model: TextClassifierModel, endpoint: s
 
 def cached_answer(storage: SpamStorage, model: TextClassifierModel, endpoint: str, value: Any, options: Options,
                   compute: Callable[[], dict], caller: str, background: BackgroundTasks) -> dict:
-    "The answer of `endpoint` for one value, the call logged after the response."
-    background.add_task(quietly, storage.log_call, caller, endpoint, model.version, cache_key(value))
+    "The answer of `endpoint` for one value; after the response, its cache write (on a miss), then the call logged."
     [answer] = cached_answers(storage, model, endpoint, [value], options, lambda _: [compute()], background)
+    background.add_task(quietly, storage.log_call, caller, endpoint, model.version, cache_key(value))
     return {**answer, 'model_version': model.version}
 
 def cached_batch(storage: SpamStorage, model: TextClassifierModel, endpoint: str, values: list, options: Options,
                  compute_many: Callable[[list], list[dict]], caller: str, background: BackgroundTasks) -> dict:
-    "Answers for many inputs, cached under the single endpoint's keys; the batch logged as one call."
-    background.add_task(quietly, storage.log_call, caller, f'{endpoint}_batch', model.version, cache_key(values))
+    "Answers for many inputs, cached under the single endpoint's keys; the batch logged as one call, after its cache write."
     results = cached_answers(storage, model, endpoint, values, options, compute_many, background)
+    background.add_task(quietly, storage.log_call, caller, f'{endpoint}_batch', model.version, cache_key(values))
     return {'results': results, 'cache_hits': sum(result['from_cache'] for result in results), 'model_version': model.version}
 
 def prediction_answer(prediction: dict) -> dict: return {'prediction': prediction, 'top': top_label(prediction)}
@@ -146,3 +149,22 @@ def create_model_serving_app(settings: Settings | None = None, models: list[Text
         else: message = f"model {version} has no endpoint {endpoint!r}; see /docs"
         return refusal(404, message)
     return app
+
+# %% ../../../nbs/spam/07_model_serving.ipynb #95819424
+@contextmanager
+def calls_logged(api, version: str, count: int = 1, timeout: float = 10, headers: dict | None = None):
+    "Within: requests to model `version` of the model-serving API at `api` (its URL, or a client such as `TestClient`); on exit, wait until `count` calls made since entry are logged."
+    now = datetime.now(timezone.utc)
+    since = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Cassandra keeps milliseconds
+    yield
+    client = httpx.Client(base_url=str(api), trust_env=False, timeout=5) if isinstance(api, (str, httpx.URL)) else api
+    deadline, logged = time.monotonic() + timeout, []
+    try:
+        while time.monotonic() < deadline:
+            calls = client.get(f'/model/{version}/recent_call_log', params={'limit': max(count, 10) + 10}, headers=headers).json()
+            logged = [call for call in calls if datetime.fromisoformat(call['called_at']) >= since]
+            if len(logged) >= count: return
+            time.sleep(0.02)
+    finally:
+        if client is not api: client.close()
+    raise TimeoutError(f'model {version}: {len(logged)} of {count} calls logged within {timeout} s')

@@ -66,15 +66,16 @@ class RandomForestModel(TextClassifierModel):
     "Model v1: scikit-learn's random forest on features v1."
     file_name = 'model.joblib'
 
-    def __init__(self, version: str, forest: RandomForestClassifier):
-        self.version, self.forest, self.extractor = version, forest, Features1()
+    def __init__(self, version: str, forest: RandomForestClassifier, extractor: Features1 | None = None):
+        self.version, self.forest, self.extractor = version, forest, extractor or Features1()
 
     @classmethod
-    def train(cls, version: str, features: np.ndarray, labels: Sequence[str], trees: int = 10, depth: int = 10, seed: int = 0):
-        "Fit a forest on feature vectors and 'ham'/'spam' labels."
+    def train(cls, version: str, features: np.ndarray, labels: Sequence[str], trees: int = 10, depth: int = 10, seed: int = 0,
+              extractor: Features1 | None = None):
+        "Fit a forest on feature vectors and 'ham'/'spam' labels (`extractor`: features v1 with other cue words, for an experiment)."
         forest = RandomForestClassifier(n_estimators=trees, max_depth=depth, min_samples_split=2, random_state=seed)
         forest.fit(np.asarray(features, dtype=float), [LABELS.index(label) for label in labels])
-        return cls(version, forest)
+        return cls(version, forest, extractor)
 
     def predict_probabilities(self, features: np.ndarray) -> np.ndarray:
         "The average of the trees' probabilities, as `forest.predict_proba` computes it, without its per-call joblib set-up."
