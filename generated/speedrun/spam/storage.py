@@ -18,9 +18,8 @@ from ..kit.storage import SqliteFile, new_time_uuid, time_of_uuid
 
 # %% auto #0
 __all__ = ['MAX_USER_ID_LENGTH', 'USER_ID_RULE', 'UserId', 'CALL_LOG_TTL_SECONDS', 'SQLITE_TABLES', 'CASSANDRA_TABLES',
-           'UUID_EPOCH_OFFSET_SECONDS', 'InvalidUserId', 'checked_user_id', 'SpamStorage', 'SqliteStorage',
-           'sms_record', 'CassandraStorage', 'open_storage', 'inbox_query', 'console_command',
-           'check_storage_behaviour']
+           'InvalidUserId', 'checked_user_id', 'SpamStorage', 'SqliteStorage', 'sms_record', 'CassandraStorage',
+           'open_storage', 'check_storage_behaviour']
 
 # %% ../../../nbs/spam/06_storage.ipynb #7c2d9e41
 MAX_USER_ID_LENGTH = 64
@@ -207,28 +206,6 @@ def open_storage(settings: Settings | None = None, call_log_ttl: int = CALL_LOG_
     settings = settings or read_settings()
     if settings.online_store_backend == 'cassandra': return CassandraStorage(settings, call_log_ttl)
     return SqliteStorage(settings.build_dir/'workbook.db', call_log_ttl)
-
-# %% ../../../nbs/spam/06_storage.ipynb #f1057361
-UUID_EPOCH_OFFSET_SECONDS = 12_219_292_800  # from 1582-10-15, where UUID time starts, to 1970-01-01
-
-def inbox_query(backend: str, user_id: str) -> str:
-    "The original's look at one inbox (`toDate(sms_id)`: the day of each message), in CQL or in SQLite's SQL."
-    quoted = "'" + checked_user_id(user_id).replace("'", "''") + "'"
-    if backend == 'cassandra': return f'SELECT sms_id, toDate(sms_id), sender_id, sms_text FROM smss_by_users WHERE user_id={quoted};'
-    return (f"SELECT sms_id, date(sms_time / 10000000 - {UUID_EPOCH_OFFSET_SECONDS}, 'unixepoch') AS date_sent, sender_id, sms_text "
-            f'FROM smss_by_users WHERE user_id={quoted} ORDER BY sms_time DESC;')
-
-def console_command(settings: Settings, statement: str) -> str:
-    "The command line that runs `statement` in the backend's own shell: `cqlsh` (node, cluster or Astra DB) or `sqlite3`."
-    quoted = '"' + statement.replace('"', '\\"') + '"'
-    if settings.online_store_backend != 'cassandra':
-        path = settings.build_dir/'workbook.db'
-        shown = path.relative_to(settings.repo_root) if path.is_relative_to(settings.repo_root) else path
-        return f'sqlite3 -header -column {shown} {quoted}'
-    if settings.cassandra_secure_bundle_path: where = f'-b {settings.cassandra_secure_bundle_path}'
-    else: where = f'{settings.cassandra_hosts[0]} {settings.cassandra_port}'
-    credentials = f' -u {settings.cassandra_username} -p "$SPEEDRUN_CASSANDRA_PASSWORD"' if settings.cassandra_username else ''
-    return f'cqlsh {where}{credentials} -k {settings.cassandra_keyspace} -e {quoted}'
 
 # %% ../../../nbs/spam/06_storage.ipynb #26a22b53
 def check_storage_behaviour(storage: SpamStorage, ttl_seconds: float) -> None:
