@@ -4,19 +4,25 @@
 
 # %% ../../../nbs/gcp/03_import_data_to_fs.ipynb #7e73e85b
 from __future__ import annotations
+import io
+from contextlib import nullcontext, redirect_stdout
 from fastcore.script import call_parse
-from ..kit.settings import read_settings
+from ..kit.settings import Settings, read_settings
 from .feature_store import import_data_to_feature_store
 
 # %% auto #0
-__all__ = ['main']
+__all__ = ['import_summary', 'main']
 
 # %% ../../../nbs/gcp/03_import_data_to_fs.ipynb #c39b9e35
+def import_summary(settings: Settings | None = None, feast_output: bool = True) -> str:
+    "Import the data points not yet imported (see `import_data_to_feature_store`); the line that says what was imported."
+    settings = settings or read_settings()
+    with (nullcontext() if feast_output else redirect_stdout(io.StringIO())): rows = import_data_to_feature_store(settings)
+    if not rows: return 'nothing to import: every data point is in the feature store already'
+    return (f"imported {len(rows)} data point{'s' if len(rows) != 1 else ''} (ids {', '.join(str(row['data_point_id']) for row in rows)}) "
+            f"into the {settings.online_store_backend} online store; online now")
+
 @call_parse
 def main():
     "Import the data points not yet imported into the feature store and materialise them."
-    settings = read_settings()
-    rows = import_data_to_feature_store(settings)
-    if not rows: print('nothing to import: every data point is in the feature store already')
-    else: print(f"imported {len(rows)} data point{'s' if len(rows) != 1 else ''} (ids {', '.join(str(row['data_point_id']) for row in rows)}) "
-                f"into the {settings.online_store_backend} online store; online now")
+    print(import_summary())

@@ -8,7 +8,7 @@ from fastcore.script import call_parse
 from .data import read_predictions
 
 # %% auto #0
-__all__ = ['prediction_lines', 'main']
+__all__ = ['prediction_lines', 'prediction_json', 'main']
 
 # %% ../../../nbs/gcp/09_list_predictions.ipynb #e2780906
 def prediction_lines(rows: list[dict]) -> list[str]:
@@ -16,8 +16,15 @@ def prediction_lines(rows: list[dict]) -> list[str]:
     return [f"{row['prediction_id']:>5}  data {row['data_point_id']:>5}  {row['prediction']['labels'][0]:<15} {row['prediction']['scores'][0]:.3f}  "
             f"{row['created_at']:%Y-%m-%d %H:%M:%S}  message {row['message_id']}" for row in rows]
 
+def prediction_json(row: dict) -> dict:
+    "A stored prediction in the guides' shape, `{data, prediction: {sequence, labels, scores}}`, with its ids."
+    return {'prediction_id': row['prediction_id'], 'id': row['data_point_id'], 'data': row['prediction']['sequence'], 'prediction': row['prediction']}
+
 @call_parse
-def main(limit: int = 20):  # How many of the latest predictions
+def main(limit: int = 20,  # How many of the latest predictions
+         json: bool = False):  # One JSON object a line, in the guides' shape
     "List the latest predictions stored by the batch path."
+    import json as json_module
     rows = read_predictions(limit=limit)
-    print('\n'.join(prediction_lines(rows)) if rows else 'no predictions stored yet')
+    if json: print('\n'.join(json_module.dumps(prediction_json(row)) for row in rows))
+    else: print('\n'.join(prediction_lines(rows)) if rows else 'no predictions stored yet')

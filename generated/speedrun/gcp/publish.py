@@ -5,14 +5,16 @@
 # %% ../../../nbs/gcp/08_publish.ipynb #e03f74e1
 from __future__ import annotations
 from fastcore.script import Param, call_parse
-from ..kit.consumers import ensure_topics, pubsub_publish
+from ..kit.consumers import Topics, ensure_topics, pubsub_publish
 from ..kit.settings import Settings, read_settings
-from .batch import BATCH_TOPICS
 
 # %% auto #0
-__all__ = ['publish_requests', 'main']
+__all__ = ['BATCH_TOPICS', 'publish_requests', 'main']
 
 # %% ../../../nbs/gcp/08_publish.ipynb #e27130d5
+BATCH_TOPICS = Topics(input='input-queue', dead_letter='input-queue-dead-letter',
+                      readers={'input-queue-dead-letter-sub': 'input-queue-dead-letter'})
+
 def publish_requests(messages: list[str], settings: Settings | None = None) -> list[str]:
     "Publish each of `messages` on the input queue; their Pub/Sub message ids."
     settings = settings or read_settings()
