@@ -4,10 +4,11 @@
 
 # %% ../../../nbs/spam/19_benchmark.ipynb #f4188b9e
 from __future__ import annotations
+from contextlib import ExitStack
 from dataclasses import replace
 import httpx
 from ..kit.connections import cassandra_release_version
-from ..kit.measuring import measure_http, measure_in_process, timed
+from ..kit.measuring import measure_http, measure_in_process, started_together, timed
 from ..kit.settings import Settings, read_settings
 from .artefacts import applied_stage
 from .feature_store import open_feature_store, read_raw_messages
@@ -50,20 +51,22 @@ def _raw_rows(model, texts: list[str], seconds: float) -> tuple[list[dict], dict
 def model_serving_results(settings: Settings, versions=('v1', 'v2', 'v3'), workers=(1, 2), seconds: float = 5) -> list[dict]:
     "One row per model, workers, scenario and concurrency, with its floor (the raw call) and the ratio."
     from speedrun.spam.loading import load_model
-    texts, rows = sample_texts(settings), []
-    for version in versions:
-        model = load_model(version, settings)
-        raw_rows, floors = _raw_rows(model, texts, seconds)
-        rows += raw_rows
-        del model
-        for worker_count in workers:
-            with SPAM_SERVICES.start('model-serving-api', settings=replace(settings, spam_model_versions=(version,)), log_prefix='bench-',
-                                     options={'model-serving-api': {'workers': worker_count}}) as running:
+    texts, rows, floors = sample_texts(settings), [], {}
+    serving = replace(settings, spam_model_versions=tuple(versions))
+    starts = [lambda w=w: SPAM_SERVICES.start('model-serving-api', settings=serving, log_prefix=f'bench-{w}-workers-',
+                                              options={'model-serving-api': {'workers': w}}) for w in workers]
+    with started_together(*starts, meanwhile=lambda: {version: load_model(version, settings) for version in versions}) as (servers, models):
+        for version, model in models.items():
+            raw_rows, floors[version] = _raw_rows(model, texts, seconds)
+            rows += raw_rows
+        del models
+        for worker_count, running in zip(workers, servers):
+            for version in versions:
                 for scenario, (url, bodies, size) in _http_scenarios(f"{running.url('model-serving-api')}/model/{version}", texts).items():
                     for concurrency in CONCURRENCY:
                         measured = measure_http(url, bodies, concurrency, seconds)
                         rows.append({'family': 'model serving', 'model': version, 'workers': worker_count, 'scenario': scenario, 'concurrency': concurrency,
-                                     **vars(measured), 'texts_per_second': measured.per_second * size, 'floor_p50_ms': floors[size].p50_ms})
+                                     **vars(measured), 'texts_per_second': measured.per_second * size, 'floor_p50_ms': floors[version][size].p50_ms})
     for row in rows: row['ratio_to_floor'] = row['p50_ms'] / row['floor_p50_ms']
     return rows
 
@@ -76,22 +79,25 @@ def _not_ready(settings: Settings) -> str | None:
     return None
 
 def online_feature_results(settings: Settings, seconds: float = 3) -> list[dict]:
-    "One row per backend, path and number of entities."
+    "One row per backend, path and number of entities; every ready backend's feature server started before any measurement."
     ids, rows = read_raw_messages(settings).sms_id.head(100).tolist(), []
-    for backend in ('sqlite', 'cassandra'):
-        backend_settings = replace(settings, online_store_backend=backend)
-        if reason := _not_ready(backend_settings): rows.append({'family': 'online features', 'backend': backend, 'skipped': reason}); continue
-        store, floors = open_feature_store(backend_settings), {}
-        for n in (1, 100):
-            entity_rows = [{'sms_id': i} for i in ids[:n]]
-            floors[n] = measure_in_process(lambda: store.get_online_features(features=['sms_features2:features'], entity_rows=entity_rows).to_dict(), seconds)
-            rows.append({'family': 'online features', 'backend': backend, 'path': 'SDK in-process', 'entities': n, **vars(floors[n]), 'floor_p50_ms': floors[n].p50_ms})
-        with SPAM_SERVICES.start('feature-server', settings=backend_settings, log_prefix='bench-') as running:
+    backends = {backend: replace(settings, online_store_backend=backend) for backend in ('sqlite', 'cassandra')}
+    reasons = {backend: _not_ready(backend_settings) for backend, backend_settings in backends.items()}
+    ready = [backend for backend, reason in reasons.items() if reason is None]
+    with ExitStack() as servers:  # one after the other: each `feast serve` reads build/feature_store/feature_store.yaml, written for its backend as it starts
+        running = {b: servers.enter_context(SPAM_SERVICES.start('feature-server', settings=backends[b], log_prefix=f'bench-{b}-')) for b in ready}
+        for backend in ready:
+            store, floors = open_feature_store(backends[backend]), {}
+            for n in (1, 100):
+                entity_rows = [{'sms_id': i} for i in ids[:n]]
+                floors[n] = measure_in_process(lambda: store.get_online_features(features=['sms_features2:features'], entity_rows=entity_rows).to_dict(), seconds)
+                rows.append({'family': 'online features', 'backend': backend, 'path': 'SDK in-process', 'entities': n, **vars(floors[n]), 'floor_p50_ms': floors[n].p50_ms})
             for n in (1, 100):
                 body = {'features': ['sms_features2:features'], 'entities': {'sms_id': ids[:n]}}
-                measured = measure_http(f"{running.url('feature-server')}/get-online-features", lambda i: body, 1, seconds)
+                measured = measure_http(f"{running[backend].url('feature-server')}/get-online-features", lambda i: body, 1, seconds)
                 rows.append({'family': 'online features', 'backend': backend, 'path': 'feature server (HTTP)', 'entities': n, **vars(measured),
                              'floor_p50_ms': floors[n].p50_ms})
+    rows += [{'family': 'online features', 'backend': backend, 'skipped': reason} for backend, reason in reasons.items() if reason]
     for row in rows:
         if 'p50_ms' in row: row['ratio_to_floor'] = row['p50_ms'] / row['floor_p50_ms']
     return rows
