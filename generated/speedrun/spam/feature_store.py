@@ -4,7 +4,7 @@
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #5c2cd03b
 from __future__ import annotations
-import os, shlex, subprocess, sys
+import os, re, shlex, subprocess, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -21,9 +21,9 @@ from .artefacts import STAGES, applied_stage_file, feature_repo_dir, offline_dir
 from .features import FeatureExtractor
 
 # %% auto #0
-__all__ = ['PROJECT', 'feature_store_config', 'write_feature_store_yaml', 'FeastError', 'feast_environment', 'feast_command',
-           'feast_cli', 'feast_shell', 'reset_feature_store', 'open_feature_store', 'read_raw_messages',
-           'write_offline_features', 'write_offline_source', 'push_online_and_offline']
+__all__ = ['PROJECT', 'DRIVER_CHATTER', 'feature_store_config', 'write_feature_store_yaml', 'FeastError', 'feast_environment',
+           'feast_command', 'feast_cli', 'feast_shell', 'reset_feature_store', 'open_feature_store',
+           'read_raw_messages', 'write_offline_features', 'write_offline_source', 'push_online_and_offline']
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #850bff7c
 PROJECT = 'sms_spam'
@@ -65,24 +65,32 @@ def feast_cli(*arguments: str, stage: str = STAGES[-1], settings: Settings | Non
     return done.stdout
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #6b2c9d41
-def feast_shell(*arguments: str, stage: str = STAGES[-1], settings: Settings | None = None, timeout: float = 300, last_lines: int | None = None) -> str:
-    "Show and run `feast -c sms_feature_store ARGUMENTS` on the configured store; its cleaned output (raises `CommandFailed` on failure)."
+DRIVER_CHATTER = re.compile(r'^(WARNING|INFO):cassandra\.')  # the Cassandra driver's advice to Feast's plugin (load balancing, protocol version, data centre): not Feast's output
+
+def feast_shell(*arguments: str, stage: str = STAGES[-1], settings: Settings | None = None, timeout: float = 300, last_lines: int | None = None,
+                show_stage: bool = False) -> str:
+    "Show and run `feast -c sms_feature_store ARGUMENTS` on the configured store (`show_stage`: the line starts `FEAST_STORE_STAGE=...`, as the original's); its cleaned output (raises `CommandFailed` on failure)."
     settings = settings or read_settings()
     environment = {**feast_environment(settings, stage), 'FEAST_FS_YAML_FILE_PATH': str(write_feature_store_yaml(settings))}
     if settings.online_store_backend == 'cassandra': cassandra_session(settings).cluster.shutdown()
     repo = os.path.relpath(feature_repo_dir(settings), settings.repo_root)
-    output = shell(' '.join(['feast', '-c', shlex.quote(repo), *map(shlex.quote, arguments)]), settings, environment, timeout=timeout, last_lines=last_lines)
+    line = ' '.join(([f'FEAST_STORE_STAGE={stage}'] if show_stage else []) + ['feast', '-c', shlex.quote(repo), *map(shlex.quote, arguments)])
+    output = '\n'.join(l for l in shell(line, settings, environment, timeout=timeout, show=False).splitlines() if not DRIVER_CHATTER.match(l)).strip('\n')
     if arguments[:1] == ('apply',): applied_stage_file(settings).write_text(stage)
+    lines = output.splitlines()
+    shown = lines[-last_lines:] if last_lines and len(lines) > last_lines else lines
+    print(f'$ {line}' + ('\n...' if len(shown) < len(lines) else '') + ('\n' + '\n'.join(shown) if shown else ''))
     return output
 
 # %% ../../../nbs/spam/03_feature_store.ipynb #54b890d0
-def reset_feature_store(stage: str, settings: Settings | None = None) -> str:
-    "Drop the online tables (Feast's `teardown`) and the registry, then `apply` `stage` afresh."
+def reset_feature_store(stage: str, settings: Settings | None = None, show: bool = False) -> str:
+    "Drop the online tables (Feast's `teardown`) and the registry, then `apply` `stage` afresh (`show`: the apply shown as a reader types it, `FEAST_STORE_STAGE=... feast -c sms_feature_store apply`)."
     settings = settings or read_settings()
     registry = Path(feature_store_config(settings)['registry']['path'])
     if registry.exists():
-        feast_cli('teardown', stage=stage, settings=settings)
+        open_feature_store(settings).teardown()  # in this process: one Feast start-up fewer than `feast teardown`
         registry.unlink(missing_ok=True)  # teardown keeps it, and apply would then skip creating the tables
+    if show: return feast_shell('apply', stage=stage, settings=settings, show_stage=True)
     return feast_cli('apply', stage=stage, settings=settings)
 
 def open_feature_store(settings: Settings | None = None) -> FeatureStore:

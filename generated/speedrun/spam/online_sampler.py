@@ -10,7 +10,8 @@ from feast import FeatureStore
 from .feature_store import open_feature_store
 
 # %% auto #0
-__all__ = ['LABEL_VIEWS', 'online_feature_refs', 'sample_online_store', 'present_services', 'main']
+__all__ = ['LABEL_VIEWS', 'online_feature_refs', 'sample_online_store', 'present_services', 'presence_table', 'format_sample',
+           'main']
 
 # %% ../../../nbs/spam/13_online_sampler.ipynb #75d9a4e6
 LABEL_VIEWS = ('sms_labels',)  # what the models learn, not features
@@ -36,11 +37,22 @@ def present_services(sample: pd.DataFrame) -> dict[str, list[str]]:
     "For each message, the feature services whose online features are all there."
     return {sms_id: sorted(rows.feature_service[rows.present]) for sms_id, rows in sample.groupby('sms_id')}
 
+def presence_table(sample: pd.DataFrame) -> pd.DataFrame:
+    "A sample as a table to read: one row per message, one column per feature service, 'online' or '-'."
+    table = sample.pivot(index='sms_id', columns='feature_service', values='present').reindex(sample.sms_id.drop_duplicates())
+    table.columns.name, table.index.name = None, 'sms_id'
+    return table.apply(lambda column: column.map({True: 'online', False: '-'}))
+
+def format_sample(sample: pd.DataFrame) -> str:
+    "A sample as the sampler prints it: per feature service, each message's features or `(nothing online)`."
+    lines = []
+    for service, rows in sample.groupby('feature_service'):
+        lines.append(f'== {service}')
+        lines += [f'  {row.sms_id}: ' + (str(row.features) if row.present else '(nothing online)') for row in rows.itertuples()]
+    return '\n'.join(lines)
+
 # %% ../../../nbs/spam/13_online_sampler.ipynb #ba995421
 @call_parse
 def main(sms_ids: Param('message ids, e.g. sms14050 sms14051', str, nargs='+')):
     "Print what the online store holds for these messages, per feature service."
-    sample = sample_online_store(open_feature_store(), list(sms_ids))
-    for service, rows in sample.groupby('feature_service'):
-        print(f'== {service}')
-        for row in rows.itertuples(): print(f'  {row.sms_id}: ' + (str(row.features) if row.present else '(nothing online)'))
+    print(format_sample(sample_online_store(open_feature_store(), list(sms_ids))))
