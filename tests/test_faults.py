@@ -85,8 +85,8 @@ def test_credentials_are_needed_and_work(password_node):
         Cluster(['127.0.0.1'], port=port).connect()
     with pytest.raises(NoHostAvailable, match='AuthenticationFailed|Provided username'):
         Cluster(['127.0.0.1'], port=port, auth_provider=PlainTextAuthProvider('speedrun', 'wrong-password')).connect()
-    storage = open_storage(secured, call_log_ttl=1)  # the workbook's tables, through cassandra-driver
-    try: check_storage_behaviour(storage, ttl_seconds=1)
+    storage = open_storage(secured, call_log_ttl=3)  # the workbook's tables, through cassandra-driver
+    try: check_storage_behaviour(storage, ttl_seconds=3)  # a fresh node answers its first statements slowly: the log must outlive them
     finally: storage.close()
     # and Feast's Cassandra online store with the same credentials, in a process of its own (Feast keeps its driver session until exit)
     script = ('import json; from speedrun.gcp.data import add_data_point; '
