@@ -87,9 +87,9 @@ def run_chapter(chapter: Path, parameters: dict | None = None, cell_timeout: int
     finally: stop_leftover_processes(since=started)  # a kernel stopped after a failure may leave its services running
     return ChapterRun(chapter, executed, parameters or {})
 
-# %% ../../../nbs/tools/00_chapters.ipynb #92702460
-MEASURED_SECONDS = {'01_2019.ipynb': 24.0, '02_2020.ipynb': 87.0, '03_2021.ipynb': 93.0, '04_streaming_rides.ipynb': 96.0,
-                    '06_gcp_online.ipynb': 62.0}  # `make run` in a fresh build folder, the chapters' defaults, 2 cores: 6 minutes in all
+# %% ../../../nbs/tools/00_chapters.ipynb #d4513153
+MEASURED_SECONDS = {'01_2019.ipynb': 23.0, '02_2020.ipynb': 44.0, '03_2021.ipynb': 105.0, '04_streaming_rides.ipynb': 52.0,
+                    '06_gcp_online.ipynb': 27.0}  # the chapters' defaults on a fresh clone here (2 cores): about 4 minutes in all
 
 def usual_seconds(chapter: Path, settings: Settings | None = None) -> float:
     "How long a run of `chapter` with its defaults takes here: its last run (the executed copy's duration), else the measured figure (60 s if none)."
@@ -99,7 +99,7 @@ def usual_seconds(chapter: Path, settings: Settings | None = None) -> float:
 
 def about(seconds: float) -> str: return f'about {seconds / 60:.0f} minutes' if seconds >= 90 else f'about {seconds:.0f} s'
 
-# %% ../../../nbs/tools/00_chapters.ipynb #d72e8a0e
+# %% ../../../nbs/tools/00_chapters.ipynb #0fe7706b
 @contextmanager
 def redrawn_every_second(bar: tqdm, stream):
     "Within: `bar` redrawn every second, so that its clock moves during a long step; only when it draws on a terminal."
