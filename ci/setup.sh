@@ -14,29 +14,23 @@ STAMP="$VENV/.speedrun-environment-hash"
 KERNEL_NAME=mlops-speedrun
 wanted=$(cat environment.yml pyproject.toml | sha256sum | cut -c1-16)
 
-# System packages pip cannot provide: Chromium for the web client's browser tests (Playwright
-# drives Debian's build; its own browser downloads are not reachable here).
-if ! command -v chromium >/dev/null 2>&1; then
+# System packages pip cannot provide, installed from Debian when their command is missing (as root):
+#   debian_package COMMAND PACKAGE WHAT-NEEDS-IT
+debian_package() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's chromium for the browser tests"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > "$LOG_DIR/apt-chromium.log" 2>&1 \
-      || { tail -n 20 "$LOG_DIR/apt-chromium.log" >&2; fail "could not install chromium (log: $LOG_DIR/apt-chromium.log)."; }
+    say "installing Debian's $2 for $3"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; } > "$LOG_DIR/apt-$2.log" 2>&1 \
+      || { tail -n 20 "$LOG_DIR/apt-$2.log" >&2; fail "could not install $2 (log: $LOG_DIR/apt-$2.log)."; }
   else
-    fail "chromium is missing: install Debian's chromium package (sudo apt-get install chromium); the browser tests drive it."
+    fail "$1 is missing: install Debian's $2 package (sudo apt-get install $2); $3 need it."
   fi
-fi
-
-# Graphviz's `dot` draws the chapters' architecture diagrams (speedrun.tools.diagrams; the test
-# redraws them and compares with the committed SVGs).
-if ! command -v dot >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's graphviz for the architecture diagrams"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } > "$LOG_DIR/apt-graphviz.log" 2>&1 \
-      || { tail -n 20 "$LOG_DIR/apt-graphviz.log" >&2; fail "could not install graphviz (log: $LOG_DIR/apt-graphviz.log)."; }
-  else
-    fail "graphviz is missing: install Debian's graphviz package (sudo apt-get install graphviz); the diagrams are drawn with its dot."
-  fi
-fi
+}
+# Chromium for the web client's browser tests (Playwright drives Debian's build; its own browser
+# downloads are not reachable here); Graphviz's dot for the chapters' architecture diagrams
+# (speedrun.tools.diagrams; the test redraws them and compares with the committed SVGs).
+debian_package chromium chromium "the browser tests"
+debian_package dot graphviz "the architecture diagrams"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x "$VENV/bin/python" ]; then
   say "environment up to date ($VENV)"
