@@ -10,7 +10,7 @@ import pandas as pd
 from fastcore.script import call_parse
 from feast import FeatureStore
 from ..kit.claims import Claims
-from ..kit.consumers import Message, Outcome, Publish, StreamConsumer, Topics, dead_letter, done, held, json_object_of, pubsub_publish
+from ..kit.consumers import Message, Outcome, Publish, StreamConsumer, Topics, dead_letter, delete_topics, done, held, json_object_of, pubsub_publish
 from ..kit.functions import cloud_event_function, consumer_name
 from ..kit.pulling import run_worker
 from ..kit.settings import Settings, read_settings
@@ -20,8 +20,8 @@ from .features2 import Features2, features2_of_model
 from .storage import InvalidUserId, SpamStorage, checked_user_id, open_storage
 
 # %% auto #0
-__all__ = ['SMS_TOPICS', 'ingest_sms', 'InvalidSms', 'parse_sms', 'sms_id_of', 'IncomingSmsConsumer', 'incoming_sms_consumer',
-           'main', 'remove_sms_pipeline', 'arrived_sms']
+__all__ = ['SMS_TOPICS', 'ingest_sms', 'InvalidSms', 'parse_sms', 'sms_id_of', 'IncomingSmsConsumer', 'sms_claims',
+           'incoming_sms_consumer', 'main', 'remove_sms_pipeline', 'arrived_sms']
 
 # %% ../../../nbs/spam/18_incoming_sms.ipynb #b31ddba2
 SMS_TOPICS = Topics(input='incoming-sms', dead_letter='incoming-sms-dead-letter', worker_subscription='incoming-sms-ingest',
@@ -74,10 +74,14 @@ class IncomingSmsConsumer(StreamConsumer):
         return outcomes
 
 # %% ../../../nbs/spam/18_incoming_sms.ipynb #e06d4353
+def sms_claims(settings: Settings) -> Claims:
+    "The claims every incoming-SMS consumer on this machine shares: messages stored, payloads dead-lettered."
+    return Claims(settings.build_dir/'streaming'/'sms_claims.db')
+
 def incoming_sms_consumer(settings: Settings | None = None, name: str | None = None, publish: Publish | None = None) -> IncomingSmsConsumer:
     "The consumer on the configured storage and feature store, with model v3's tokenizer, publishing to the configured Pub/Sub."
     settings = settings or read_settings()
-    return IncomingSmsConsumer(publish or pubsub_publish(settings), Claims(settings.build_dir/'streaming'/'sms_claims.db'), name or consumer_name(),
+    return IncomingSmsConsumer(publish or pubsub_publish(settings), sms_claims(settings), name or consumer_name(),
                                open_storage(settings), features2_of_model(settings=settings), open_feature_store(settings))
 
 @call_parse
@@ -85,27 +89,15 @@ def main(subscription: str = SMS_TOPICS.worker_subscription):  # The incoming me
     "Pull incoming SMS until SIGTERM, SIGINT or SIGHUP: store, compute features v2, push; reconnect when the stream ends."
     run_worker(lambda settings: incoming_sms_consumer(settings), subscription, max_batch=64)
 
-# %% ../../../nbs/spam/18_incoming_sms.ipynb #46c911d6
+# %% ../../../nbs/spam/18_incoming_sms.ipynb #9b9c3381
 def remove_sms_pipeline(settings: Settings | None = None) -> list[str]:
     "Delete the incoming-SMS subscriptions and topics (those that exist) and forget the dead letters sent; the paths deleted."
-    from google.api_core.exceptions import NotFound
-    from speedrun.kit.connections import pubsub_publisher, pubsub_subscriber
     settings = settings or read_settings()
-    publisher, subscriber, deleted = pubsub_publisher(settings), pubsub_subscriber(settings), []
-    try:
-        for name in SMS_TOPICS.subscriptions:
-            path = subscriber.subscription_path(settings.pubsub_project_id, name)
-            try: subscriber.delete_subscription(request={'subscription': path}, timeout=30); deleted.append(path)
-            except NotFound: pass
-        for name in (SMS_TOPICS.input, SMS_TOPICS.dead_letter):
-            path = publisher.topic_path(settings.pubsub_project_id, name)
-            try: publisher.delete_topic(topic=path, timeout=30); deleted.append(path)
-            except NotFound: pass
-    finally: subscriber.close()
-    Claims(settings.build_dir/'streaming'/'sms_claims.db').file.rows('DELETE FROM claims')
+    deleted = delete_topics(SMS_TOPICS, settings)
+    sms_claims(settings).file.rows('DELETE FROM claims')
     return deleted
 
-# %% ../../../nbs/spam/18_incoming_sms.ipynb #7897726f
+# %% ../../../nbs/spam/18_incoming_sms.ipynb #4818b796
 ingest_sms = cloud_event_function('ingest_sms', lambda name: incoming_sms_consumer(name=name))
 
 def arrived_sms(storage: SpamStorage, user_id: str, texts: list[str], since: datetime, timeout: float = 60) -> list[dict | None]:
