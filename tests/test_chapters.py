@@ -10,9 +10,9 @@ from speedrun.tools.chapters import list_chapters, run_chapter
 # CI's quick mode: small sizes and epochs; chapters default to what a reader runs.
 QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
-    '04_streaming_rides': {'rides': 300},  # the reader's thousand take two minutes through the emulator's slow push
+    '04_streaming_rides': {'rides': 300, 'trees': 20},  # the reader's thousand rides take two minutes through the emulator's slow push; 100 trees 20 s
     '06_gcp_online': {'benchmark_calls': 50},
-    '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20},
+    '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20, 'workers': [1]},  # two workers: `make bench`
 }
 # The second backend's run checks the storage paths again, not the lessons: it reuses the models the first run trained
 # (`reuse_trained_models`) and leaves the exercises' solutions out (the first run checked them).
