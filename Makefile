@@ -1,9 +1,8 @@
 # The workbook's entry points; README.md explains each. All set-up is done by ci/setup.sh.
 SHELL := /bin/bash
 VENV := .venv/bin
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup test soak run lab bench terraform-check services services-stop export clean-notebooks clean
+.PHONY: help setup test soak run lab lab-test book bench terraform-check services services-stop export clean-notebooks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
@@ -26,8 +25,14 @@ bench:  ## the benchmark suite: every serving path beside its floor (build/bench
 terraform-check: setup  ## check deploy/gcp offline: HCL2 syntax, references, tfvars example, terraform fmt (when installed)
 	$(VENV)/python -m speedrun.gcp.terraform_check deploy/gcp
 
-lab: setup  ## JupyterLab on the chapters
-	$(VENV)/jupyter lab --ServerApp.ip=127.0.0.1 --no-browser $(ALLOW_ROOT) --ServerApp.root_dir=. --ServerApp.default_url=/lab/tree/chapters
+lab: setup  ## JupyterLab on the chapters (SPEEDRUN_LAB_PORT, 8888), with the workbook's kernel; Ctrl-C stops it and its kernels
+	@$(VENV)/python -m speedrun.tools.lab
+
+lab-test: setup  ## every chapter run from JupyterLab's UI in headless Chromium (screenshots in build/lab)
+	@SPEEDRUN_LAB_CHAPTERS=all $(VENV)/python -m pytest tests/test_lab.py
+
+book: setup  ## the executed chapters as a static site in build/book/html (Sphinx + MyST-NB, offline; run make test or make run first)
+	@$(VENV)/python -m speedrun.tools.book
 
 services: setup  ## start the local Cassandra node and Pub/Sub emulator
 	@ci/services.sh start
