@@ -8,8 +8,9 @@ from speedrun.spam.training import save_model_metadata
 
 
 # The chapters build the models and feature stores that `make run`, the originals' commands and the fuzzing, fault and load tests serve,
-# so these come after them.
-RUN_LAST = {'test_chapters.py': 1, 'test_make_run.py': 2, 'test_originals.py': 3, 'test_fuzz.py': 4, 'test_faults.py': 5, 'test_load.py': 6}
+# so these come after them (the JupyterLab test runs chapters 00 and 04 again, from the UI, on what the chapters built).
+RUN_LAST = {'test_chapters.py': 1, 'test_book.py': 2, 'test_lab.py': 3, 'test_make_run.py': 4, 'test_originals.py': 5, 'test_fuzz.py': 6,
+            'test_faults.py': 7, 'test_load.py': 8}
 
 
 def pytest_collection_modifyitems(items):
