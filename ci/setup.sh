@@ -52,8 +52,7 @@ else
   awk '/^[[:space:]]*- pip:/ {in_pip=1; next} in_pip && /^[[:space:]]*- / {sub(/^[[:space:]]*- /, ""); print}' \
     environment.yml > "$requirements"
   say "installing $(wc -l < "$requirements") pinned packages with pip (a few minutes on a fresh machine)"
-  # no byte-compiling of every file installed (TensorFlow alone has thousands): what is imported compiles once, on first import
-  "$VENV/bin/python" -m pip install --quiet --no-compile --requirement "$requirements"
+  "$VENV/bin/python" -m pip install --quiet --requirement "$requirements"
 fi
 say "installing the workbook (generated/speedrun) in editable mode"
 "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --editable "$REPO_ROOT"
