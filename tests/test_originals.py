@@ -14,6 +14,7 @@ from speedrun.kit.delivery import pull_until
 from speedrun.rides.predictions import ride_claims
 from speedrun.gcp.data import read_predictions
 from speedrun.tools.architecture import SERVICES
+from speedrun.tools.chapters import list_chapters
 from test_make_run import ports_of, signal_make_and_check, start_make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +114,11 @@ def test_make_run_serves_the_whole_architecture(settings, make_run):
     # the SMS worker pulls its subscription (a message through it is chapter 05's test: on an emulator shared by many short-lived
     # consumers, a message can stay leased to one gone for a while, so a round trip here would time out now and then)
     assert 'listening on projects/' in (settings.logs_dir/'incoming-sms-worker.log').read_text()
+    # the home page links every chapter to its page of the book, which it serves (built by make run when missing)
+    home = SERVICES['home'].url(settings)
+    pages = re.findall(r'href="(/book/chapters/[^"]+[.]html)">read it', httpx.get(home + '/', timeout=30, trust_env=False).text)
+    assert [Path(page).stem for page in pages] == [chapter.stem for chapter in list_chapters()], pages
+    assert all(httpx.get(home + page, timeout=30, trust_env=False).status_code == 200 for page in pages)
 
 
 def test_spam_tutorial_2019_to_2021(reader_environment):
