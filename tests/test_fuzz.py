@@ -16,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from speedrun.tools.architecture import SERVICES
 
-EXAMPLES_PER_OPERATION, MINIMUM_EXAMPLES = 60, 20
+EXAMPLES_PER_OPERATION, MINIMUM_EXAMPLES = 45, 20
 APIS = [service.name for service in SERVICES if service.kind == 'app']
 # (API, operation) -> the statuses allowed beyond the caller's 4xx, with the words the message must hold (the dependency named)
 DEPENDENCY_ANSWERS = {
