@@ -52,11 +52,8 @@ else
   awk '/^[[:space:]]*- pip:/ {in_pip=1; next} in_pip && /^[[:space:]]*- / {sub(/^[[:space:]]*- /, ""); print}' \
     environment.yml > "$requirements"
   say "installing $(wc -l < "$requirements") pinned packages with pip (a few minutes on a fresh machine)"
-  "$VENV/bin/python" -m pip install --quiet --no-compile --requirement "$requirements"
-  # the byte code of everything installed, on every core at once (pip compiles one file after another). It must exist:
-  # this machine class sets PYTHONDONTWRITEBYTECODE=1, so nothing is compiled later and every import would compile from source.
-  # Exit status ignored, as pip ignores it: a few packages ship files that are not meant to compile (templates, test data).
-  "$VENV/bin/python" -m compileall -qq -j 0 "$VENV/lib" || true
+  # pip byte-compiles what it installs; keep it: this machine class sets PYTHONDONTWRITEBYTECODE=1, so nothing is compiled later
+  "$VENV/bin/python" -m pip install --quiet --requirement "$requirements"
 fi
 say "installing the workbook (generated/speedrun) in editable mode"
 "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --editable "$REPO_ROOT"
