@@ -6,9 +6,9 @@ Screenshots in build/lab/. `make test` runs chapter 00 and chapter 04 with the q
 at their defaults. The chapters start the Cassandra node and the Pub/Sub emulator themselves when nothing answers; what
 they started for this test is stopped at its end (with `make test`, both were up before and stay up)."""
 import os
-import subprocess
 import pytest
 from speedrun.kit.processes import run_script
+from speedrun.kit.services import answers
 from speedrun.tools.architecture import SERVICES
 from speedrun.tools.chapters import KERNEL_NAME, list_chapters
 from speedrun.tools.lab import run_notebook_in_lab, start_lab
@@ -22,8 +22,7 @@ INFRASTRUCTURE = [s for s in SERVICES if s.kind == 'infrastructure']
 
 def answering(settings) -> set[str]:
     "The infrastructure whose script says it answers."
-    return {s.name for s in INFRASTRUCTURE if s.local(settings) and
-            subprocess.run(['bash', str(settings.repo_root/s.target), 'status'], capture_output=True).returncode == 0}
+    return {s.name for s in INFRASTRUCTURE if s.local(settings) and answers(s, settings)}
 
 
 @pytest.fixture(scope='module')
