@@ -1,6 +1,7 @@
 """The library notebooks' own demos and checks, one test per notebook, run as nbdev's test_nb runs them (cells flagged
 `notest` or `slow` skipped). Cells flagged `services` need the Cassandra node and the Pub/Sub emulator: `make test` has
 them up, so they run here. A failure names the cell and shows its error."""
+import atexit
 import os
 import re
 import pytest
@@ -19,13 +20,24 @@ def run_notebook(path):
     "Run the notebook's code cells in order; the first failing cell's index, source and error text, or None."
     os.environ['IN_TEST'] = '1'
     notebook, shell = NBProcessor(path, procs=FrontmatterProc, process=True).nb, CaptureShell(path)
-    with working_directory(path.parent):
-        for index, cell in enumerate(notebook.cells):
-            if cell.cell_type != 'code' or SKIPPED_FLAGS & (getattr(cell, 'directives_', {}) or {}).keys(): continue
-            result = shell.run_cell(cell.source)
-            if result['exception'] is not None:
-                return index, cell.source, re.sub(r'\x1b\[[0-9;]*m', '', result['stdout'] + result['stderr'])
-    return None
+    try:
+        with working_directory(path.parent):
+            for index, cell in enumerate(notebook.cells):
+                if cell.cell_type != 'code' or SKIPPED_FLAGS & (getattr(cell, 'directives_', {}) or {}).keys(): continue
+                result = shell.run_cell(cell.source)
+                if result['exception'] is not None:
+                    return index, cell.source, re.sub(r'\x1b\[[0-9;]*m', '', result['stdout'] + result['stderr'])
+        return None
+    finally: close_shell(shell)
+
+
+def close_shell(shell):
+    """Close a notebook's shell's history now, and leave its namespace to the interpreter's exit: IPython's own exit
+    clears each shell's namespace with a full `gc.collect()`, a second each with TensorFlow and Feast loaded, a minute in all.
+    (The namespace stays: the notebook's own `atexit` functions, such as the one stopping its processes, live in it.)"""
+    atexit.unregister(shell.atexit_operations)
+    shell.history_manager.end_session()
+    shell.history_manager.close()
 
 
 @pytest.mark.parametrize('notebook', LIBRARY_NOTEBOOKS, ids=lambda p: str(p.relative_to(NBS)))
