@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test, as `make test` and `.ci/run` run it:
-#   set up if needed -> generated/ matches nbs/ -> start the services -> pytest (notebook hygiene,
-#   module notebooks, services, every chapter in order through papermill) -> stop the services.
+#   set up if needed -> generated/ matches nbs/ -> start the services -> pytest in two groups side by side (every chapter in
+#   order through papermill and the tests that need what they built; beside them notebook hygiene, module notebooks,
+#   services) -> stop the services.
 # The services are stopped on failure and interruption too; their stop messages go to
-# build/logs/services-stop.log so that pytest's summary is the last line. Extra arguments go to pytest.
+# build/logs/services-stop.log, so that the last lines are the summaries. Extra arguments go to one pytest, as given.
 SERVICE=test
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -14,4 +15,23 @@ stop_services() { "$REPO_ROOT/ci/services.sh" stop > "$LOG_DIR/services-stop.log
 trap stop_services EXIT
 "$REPO_ROOT/ci/services.sh" start
 say "set-up and services took $((SECONDS - began)) s; running pytest"
-"$REPO_ROOT/.venv/bin/python" -m pytest "$@"
+PYTEST=("$REPO_ROOT/.venv/bin/python" -m pytest)
+# With arguments (a file, -k ...): one pytest, as asked.
+if [ $# -gt 0 ]; then "${PYTEST[@]}" "$@"; exit; fi
+# The whole suite: two groups side by side, one per core (tests/conftest.py, GROUPS). The chapters and what needs them run here,
+# printing as they go; the independent tests on a workbook of their own behind them, their output kept in a log and printed after.
+independent_log="$LOG_DIR/pytest-independent.log"
+# (.pytest_cache is the chapters group's to write)
+"${PYTEST[@]}" --group=independent -p no:cacheprovider > "$independent_log" 2>&1 &
+independent=$!
+trap 'kill "$independent" 2>/dev/null || true; stop_services' EXIT
+set +e
+"${PYTEST[@]}" --group=chapters
+chapters_status=$?
+wait "$independent"
+independent_status=$?
+set -e
+say "the independent tests, run beside the chapters (their log: $independent_log):"
+cat "$independent_log"
+say "chapters and what needs them: exit $chapters_status; independent tests: exit $independent_status; $((SECONDS - began)) s in all"
+[ "$chapters_status" -eq 0 ] && [ "$independent_status" -eq 0 ]

@@ -1,7 +1,9 @@
 """Shared fixtures and the order of the tests: quick ones first, then the chapters, then what needs their artefacts."""
 from datetime import datetime
+import os
 import pytest
 from speedrun.kit.settings import read_settings
+from speedrun.kit.settings_table import SETTINGS
 from speedrun.spam.features1 import Features1
 from speedrun.spam.models import RandomForestModel
 from speedrun.spam.training import save_model_metadata
@@ -13,9 +15,38 @@ RUN_LAST = {'test_chapters.py': 1, 'test_book.py': 2, 'test_lab.py': 3, 'test_ma
             'test_faults.py': 7, 'test_load.py': 8}
 
 
-def pytest_collection_modifyitems(items):
+# `make test` runs the suite as two groups side by side, one per core (ci/test.sh): the chapters and what needs them, in the order
+# above, and the independent tests, which need nothing the chapters build. The independent group gets a workbook of its own on
+# the same Cassandra node and emulator: its own build folder, keyspace, Pub/Sub project and ports, so neither sees the other.
+GROUPS = ('chapters', 'independent')
+INDEPENDENT_PORT_OFFSET = 1000
+
+
+def independent_environment(settings):
+    "The variables that give the independent group its own workbook: build folder, keyspace, Pub/Sub project, every service port moved up."
+    ports = {s.variable: str(int(getattr(settings, s.field)) + INDEPENDENT_PORT_OFFSET) for s in SETTINGS
+             if s.kind == 'integer' and s.variable.endswith('_PORT') and s.field and not s.field.startswith('cassandra')}
+    return {'SPEEDRUN_BUILD_DIR': str(settings.build_dir/'independent'), 'SPEEDRUN_CASSANDRA_KEYSPACE': f'{settings.cassandra_keyspace}_independent',
+            'PUBSUB_PROJECT_ID': f'{settings.pubsub_project_id}-independent', **ports}
+
+
+def pytest_addoption(parser):
+    parser.addoption('--group', choices=GROUPS, help='only the chapters and the tests that need what they build, or only the others '
+                     '(these on a workbook of their own); both by default, in one process')
+
+
+def pytest_configure(config):
+    if config.getoption('group') == 'independent': os.environ.update(independent_environment(read_settings()))
+
+
+def pytest_collection_modifyitems(config, items):
     "Run the chapter notebooks after the quick tests, in reading order, then the tests that need what they built (sorting is stable)."
     items.sort(key=lambda item: RUN_LAST.get(item.path.name, 0))
+    group = config.getoption('group')
+    if group:
+        deselected = [item for item in items if (item.path.name in RUN_LAST) != (group == 'chapters')]
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 @pytest.fixture(scope='session')
