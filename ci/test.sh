@@ -21,10 +21,21 @@ if [ $# -gt 0 ]; then "${PYTEST[@]}" "$@"; exit; fi
 # The whole suite: two groups side by side, one per core (tests/conftest.py, GROUPS). The chapters and what needs them run here,
 # printing as they go; the independent tests on a workbook of their own behind them, their output kept in a log and printed after.
 independent_log="$LOG_DIR/pytest-independent.log"
-# (.pytest_cache is the chapters group's to write)
-"${PYTEST[@]}" --group=independent -p no:cacheprovider > "$independent_log" 2>&1 &
+# The chapters are the longer path, so they come first for the CPU: the independent group runs at nice 10 and takes what the
+# chapters leave idle (at the same priority it slowed them by six minutes and saved only two). .pytest_cache is the chapters'.
+nice -n 10 "${PYTEST[@]}" --group=independent -p no:cacheprovider > "$independent_log" 2>&1 &
 independent=$!
-trap 'kill "$independent" 2>/dev/null || true; stop_services' EXIT
+# On failure or interruption the background group is told to stop (SIGTERM: its session stops and tears down, as for Ctrl-C),
+# given a minute, then killed.
+stop_independent() {
+  kill -0 "$independent" 2>/dev/null || return 0
+  kill -TERM "$independent" 2>/dev/null || true
+  for _ in $(seq 1 120); do kill -0 "$independent" 2>/dev/null || return 0; sleep 0.5; done
+  say "the independent tests did not stop within a minute of SIGTERM; killing them"
+  kill -KILL "$independent" 2>/dev/null || true
+}
+trap 'stop_independent; stop_services' EXIT
+trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
 set +e
 "${PYTEST[@]}" --group=chapters
 chapters_status=$?

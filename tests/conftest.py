@@ -1,6 +1,7 @@
 """Shared fixtures and the order of the tests: quick ones first, then the chapters, then what needs their artefacts."""
 from datetime import datetime
 import os
+import signal
 import pytest
 from speedrun.kit.settings import read_settings
 from speedrun.kit.settings_table import SETTINGS
@@ -35,8 +36,22 @@ def pytest_addoption(parser):
                      '(these on a workbook of their own); both by default, in one process')
 
 
+def stop_on_sigterm(session):
+    """SIGTERM as Ctrl-C, for a group run in the background (ci/test.sh ends one so): the session stops after the test in hand,
+    which is interrupted, and the fixtures tear down what the tests started. (A notebook cell's shell catches KeyboardInterrupt
+    as a cell's error, so the interrupt alone would let the session go on.)"""
+    def interrupt(signal_number, frame):
+        session.shouldstop = f'stopped by signal {signal_number}'
+        raise KeyboardInterrupt(session.shouldstop)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def pytest_configure(config):
     if config.getoption('group') == 'independent': os.environ.update(independent_environment(read_settings()))
+
+
+def pytest_sessionstart(session):
+    if session.config.getoption('group'): stop_on_sigterm(session)
 
 
 def pytest_collection_modifyitems(config, items):
