@@ -22,7 +22,8 @@ if [ $# -gt 0 ]; then "${PYTEST[@]}" "$@"; exit; fi
 # printing as they go; the independent tests on a workbook of their own behind them, their output kept in a log and printed after.
 independent_log="$LOG_DIR/pytest-independent.log"
 # The chapters are the longer path, so they come first for the CPU: the independent group runs at nice 10 (measured: the chapters
-# took 1555 s beside it at nice 10, 1532 s at equal priority; what slows them is mostly the shared node and emulator).
+# took 1555 s beside it at nice 10, 1532 s at equal priority: no faster, and whether the CPU or the shared node and emulator
+# slow them is not known).
 # .pytest_cache is the chapters' to write.
 nice -n 10 "${PYTEST[@]}" --group=independent -p no:cacheprovider > "$independent_log" 2>&1 &
 independent=$!

@@ -59,9 +59,10 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: RUN_LAST.get(item.path.name, 0))
     group = config.getoption('group')
     if group:
-        deselected = [item for item in items if (item.path.name in RUN_LAST) != (group == 'chapters')]
+        kept, deselected = [], []
+        for item in items: (kept if (item.path.name in RUN_LAST) == (group == 'chapters') else deselected).append(item)
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item not in deselected]
+        items[:] = kept
 
 
 @pytest.fixture(scope='session')
