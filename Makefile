@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup test soak run lab lab-test book bench terraform-check services services-stop export clean-notebooks clean
+.PHONY: help setup test soak cluster-test run lab lab-test book bench terraform-check services services-stop export clean-notebooks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
@@ -15,6 +15,9 @@ test:  ## set up, start services, check the export, run every test and chapter, 
 
 soak:  ## the load test held for two minutes instead of the suite's one (services started and stopped around it)
 	@SPEEDRUN_SOAK_SECONDS=120 ci/test.sh tests/test_load.py
+
+cluster-test:  ## the cluster tests at their long size: a node down for two minutes under load, 10,000 rides for three consumers (tests/test_cluster.py)
+	@SPEEDRUN_CLUSTER_OUTAGE_SECONDS=120 SPEEDRUN_CLUSTER_RIDES=10000 ci/test.sh tests/test_cluster.py
 
 run:  ## build what is missing, serve the whole architecture, print where it is (Ctrl-C stops); SERVICES="home web-client" serves only those
 	@ci/run.sh $(SERVICES)

@@ -74,11 +74,22 @@ TINY_TEXTS = ['hello there friend', 'see you at lunch', 'are we still on for the
               'Dear winner, call now for your FREE prize', 'FREE CASH, CALL NOW!!', 'WIN a FREE delivery, call 800-884433', 'You WON cash, claim now']
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def save_tiny_model():
     "A function that saves a small forest v1 (trained on a handful of texts) into a settings' build folder, enough to serve."
     def save(settings):
         model = RandomForestModel.train('v1', Features1().texts_to_features(TINY_TEXTS * 5), (['ham'] * 4 + ['spam'] * 4) * 5, trees=5)
         save_model_metadata('v1', 'labeled_sms_1', datetime(2019, 5, 5), {}, settings, model_class='RandomForestModel')
         model.save(settings)
+    return save
+
+
+@pytest.fixture(scope='session')
+def save_small_ride_model():
+    "A function that saves a small ride model (five trees, 2,000 January trips) into a settings' build folder, enough to serve."
+    def save(settings):
+        from speedrun.rides.model import save_ride_model
+        from speedrun.rides.training import read_trips, ride_duration_pipelines, trip_features
+        trips = read_trips(settings.data_dir/'green_tripdata_2021-01.parquet').head(2000)
+        save_ride_model(ride_duration_pipelines(trees=5)['forest'].fit(trip_features(trips), trips.duration), 'forest', {}, settings)
     return save

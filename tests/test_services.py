@@ -35,14 +35,11 @@ def test_a_service_started_by_the_registry_leaves_nothing_behind(settings):
 
 
 @pytest.fixture(scope='module')
-def small_ride_model(settings, tmp_path_factory):
-    "Settings with a scratch build folder holding a small ride model (five trees, 2,000 January trips)."
+def small_ride_model(settings, tmp_path_factory, save_small_ride_model):
+    "Settings with a scratch build folder holding a small ride model."
     from dataclasses import replace
-    from speedrun.rides.model import save_ride_model
-    from speedrun.rides.training import read_trips, ride_duration_pipelines, trip_features
     scratch = replace(settings, build_dir=tmp_path_factory.mktemp('rides'))
-    trips = read_trips(settings.data_dir/'green_tripdata_2021-01.parquet').head(2000)
-    save_ride_model(ride_duration_pipelines(trees=5)['forest'].fit(trip_features(trips), trips.duration), 'forest', {}, scratch)
+    save_small_ride_model(scratch)
     return scratch
 
 

@@ -5,7 +5,7 @@
 # %% ../../../nbs/gcp/07_batch.ipynb #ca4c7d91
 from __future__ import annotations
 import json, re
-from ..kit.claims import Claims, dead_letter_key
+from ..kit.claims import Claims, CassandraClaims, dead_letter_key, open_claims
 from ..kit.consumers import Message, Outcome, Publish, StreamConsumer, Topics, dead_letter, done, held, json_object_of, pubsub_publish
 from datetime import datetime
 from ..kit.functions import cloud_event_function, consumer_name, pubsub_push_request
@@ -38,7 +38,7 @@ def parse_prediction_request(data: bytes) -> int:
 class BatchPredictor(StreamConsumer):
     "Predict the data point each message names and store the prediction; dead-letter what cannot be predicted."
     topics = BATCH_TOPICS
-    def __init__(self, publish: Publish, claims: Claims, name: str, settings: Settings, zero_shot_server: ZeroShotServerClient, store=None):
+    def __init__(self, publish: Publish, claims: Claims | CassandraClaims, name: str, settings: Settings, zero_shot_server: ZeroShotServerClient, store=None):
         super().__init__(publish, claims, name)
         self.settings, self.zero_shot_server = settings, zero_shot_server
         self.store = store or open_gcp_feature_store(settings)
@@ -64,7 +64,7 @@ class BatchPredictor(StreamConsumer):
 def batch_predictor(settings: Settings | None = None, name: str | None = None, publish: Publish | None = None) -> BatchPredictor:
     "The predictor on the configured feature store, zero-shot server, Pub/Sub (or `publish`) and claims."
     settings = settings or read_settings()
-    return BatchPredictor(publish or pubsub_publish(settings), Claims(settings.build_dir/'gcp'/'dead_letter_claims.db'), name or consumer_name(),
+    return BatchPredictor(publish or pubsub_publish(settings), open_claims(settings, 'gcp_dead_letter_claims'), name or consumer_name(),
                           settings, zero_shot_server_client(settings))
 
 process = cloud_event_function('process', lambda name: batch_predictor(name=name))

@@ -4,12 +4,15 @@
 
 # %% ../../../nbs/kit/06_claims.ipynb #7eae9a0b
 from __future__ import annotations
-import hashlib, sqlite3, time
+import hashlib, math, sqlite3, time, uuid
 from pathlib import Path
+from cassandra.concurrent import execute_concurrent_with_args
+from .connections import cassandra_session
+from .settings import Settings
 from .storage import SqliteFile
 
 # %% auto #0
-__all__ = ['CLAIM_LEASE_SECONDS', 'dead_letter_key', 'Claims']
+__all__ = ['CLAIM_LEASE_SECONDS', 'dead_letter_key', 'Claims', 'CassandraClaims', 'open_claims']
 
 # %% ../../../nbs/kit/06_claims.ipynb #d0d1fb2f
 CLAIM_LEASE_SECONDS = 30.0
@@ -56,3 +59,54 @@ class Claims:
             found.update(row[0] for row in self.file.rows(
                 f"SELECT claim FROM claims WHERE lease_until IS NULL AND claim IN ({','.join('?' * len(chunk))})", chunk))
         return found
+    def forget(self) -> None:
+        "Drop every claim (a pipeline removed, its predictions forgotten)."
+        self.file.rows('DELETE FROM claims')
+    def close(self) -> None: pass
+
+# %% ../../../nbs/kit/06_claims.ipynb #8c929c2f
+class CassandraClaims:
+    "The same claims in a Cassandra table shared by every consumer on every machine, taken and settled by lightweight transactions."
+    def __init__(self, settings: Settings, name: str, concurrency: int = 64):
+        self.session, self.name, self.holder, self.concurrency = cassandra_session(settings), name, uuid.uuid4().hex, concurrency
+        self.session.execute(f'CREATE TABLE IF NOT EXISTS {name} (claim text PRIMARY KEY, holder text, settled boolean)')
+        prepare = self.session.prepare
+        self.insert = prepare(f'INSERT INTO {name} (claim, holder, settled) VALUES (?, ?, false) IF NOT EXISTS USING TTL ?')
+        self.update = prepare(f'UPDATE {name} USING TTL 0 SET settled = true, holder = ? WHERE claim = ? IF holder = ?')
+        self.insert_settled = prepare(f'INSERT INTO {name} (claim, holder, settled) VALUES (?, ?, true) IF NOT EXISTS')
+        self.delete = prepare(f'DELETE FROM {name} WHERE claim = ? IF holder = ?')
+        self.select = prepare(f'SELECT claim, settled FROM {name} WHERE claim IN ?')
+
+    def _each(self, statement, parameters: list[tuple]) -> list:
+        "Run `statement` once per parameter tuple, `concurrency` at a time; the result sets in order (raises on the first failure)."
+        return [rows for _, rows in execute_concurrent_with_args(self.session, statement, parameters, concurrency=self.concurrency)]
+
+    def take(self, keys: list[str], lease: float = CLAIM_LEASE_SECONDS) -> dict[str, str]:
+        "Each key: `taken` (ours for `lease` s, rounded up to whole seconds), `held` (someone else's now) or `settled` (done before)."
+        states = {}
+        for key, rows in zip(keys, self._each(self.insert, [(key, self.holder, max(1, math.ceil(lease))) for key in keys])):
+            row = rows.one()
+            if rows.was_applied or (row.holder == self.holder and not row.settled): states[key] = 'taken'
+            else: states[key] = 'settled' if row.settled else 'held'
+        return states
+    def settle(self, keys: list[str]) -> None:
+        "Mark taken keys done for good (a key whose lease ran out is settled too, unless another consumer took it meanwhile)."
+        lapsed = [key for key, rows in zip(keys, self._each(self.update, [(self.holder, key, self.holder) for key in keys])) if not rows.was_applied]
+        self._each(self.insert_settled, [(key, self.holder) for key in lapsed])
+    def release(self, keys: list[str]) -> None:
+        "Give taken keys back, their effect not made: the next attempt takes them."
+        self._each(self.delete, [(key, self.holder) for key in keys])
+    def settled(self, keys: list[str]) -> set[str]:
+        "Which of `keys` are settled."
+        chunks = [(keys[start:start + 100],) for start in range(0, len(keys), 100)]
+        return {row.claim for rows in self._each(self.select, chunks) for row in rows if row.settled}
+    def forget(self) -> None:
+        "Drop every claim of the table (needs every node up)."
+        self.session.execute(f'TRUNCATE {self.name}')
+    def close(self) -> None: self.session.cluster.shutdown()
+
+# %% ../../../nbs/kit/06_claims.ipynb #dd100484
+def open_claims(settings: Settings, name: str) -> Claims | CassandraClaims:
+    "The claims `name` (`ride_claims`...) on the settings' backend: a SQLite file of this machine, or a Cassandra table every machine shares."
+    if settings.online_store_backend == 'cassandra': return CassandraClaims(settings, name)
+    return Claims(settings.build_dir/'claims'/f'{name}.db')

@@ -5,9 +5,11 @@
 # %% ../../../nbs/kit/02_connections.ipynb #33886af1
 from __future__ import annotations
 import grpc
+from collections import Counter
+from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, Session
-from cassandra.policies import ExponentialReconnectionPolicy
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, RetryPolicy, TokenAwarePolicy
 from google.api_core.exceptions import AlreadyExists
 from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
@@ -16,14 +18,33 @@ from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransp
 from .settings import Settings, read_settings
 
 # %% auto #0
-__all__ = ['cassandra_cluster', 'cassandra_release_version', 'cassandra_session', 'pubsub_publisher', 'pubsub_subscriber',
-           'ensure_topic', 'ensure_subscription', 'gcloud_environment']
+__all__ = ['consistency_levels', 'RetryOnTimeouts', 'cassandra_cluster', 'cassandra_release_version', 'replication_of',
+           'cassandra_session', 'keyspace_replication', 'pubsub_publisher', 'pubsub_subscriber', 'ensure_topic',
+           'ensure_subscription', 'gcloud_environment']
 
 # %% ../../../nbs/kit/02_connections.ipynb #f32430e4
-def cassandra_cluster(settings: Settings | None = None, **options) -> Cluster:
-    "A cassandra-driver `Cluster` for the configured node, cluster or Astra DB database (not yet connected)."
+def consistency_levels(settings: Settings) -> tuple[int, int]:
+    "The driver's consistency level of the settings, and the serial level of conditional statements that goes with it."
+    level = ConsistencyLevel.name_to_value[settings.cassandra_consistency]
+    return level, ConsistencyLevel.LOCAL_SERIAL if settings.cassandra_consistency.startswith('LOCAL_') else ConsistencyLevel.SERIAL
+
+class RetryOnTimeouts(RetryPolicy):
+    "Try a statement that timed out, or met too few replicas alive, again on the next host (`retries` times at most): for idempotent statements only."
+    def __init__(self, retries: int = 2): self.retries = retries
+    def _again(self, retry_num: int) -> tuple: return (self.RETRY_NEXT_HOST, None) if retry_num < self.retries else (self.RETHROW, None)
+    def on_read_timeout(self, query, consistency, required_responses, received_responses, data_retrieved, retry_num): return self._again(retry_num)
+    def on_write_timeout(self, query, consistency, write_type, required_responses, received_responses, retry_num): return self._again(retry_num)
+    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num): return self._again(retry_num)
+    def on_request_error(self, query, consistency, error, retry_num): return self._again(retry_num)
+
+def cassandra_cluster(settings: Settings | None = None, request_timeout: float = 20, **options) -> Cluster:
+    "A cassandra-driver `Cluster` for the configured node, cluster or Astra DB database (not yet connected), at the settings' consistency level."
     settings = settings or read_settings()
+    level, serial = consistency_levels(settings)
+    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), consistency_level=level,
+                               serial_consistency_level=serial, request_timeout=request_timeout, retry_policy=RetryOnTimeouts())
     options.setdefault('reconnection_policy', ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10))
+    options.setdefault('execution_profiles', {EXEC_PROFILE_DEFAULT: profile})
     auth = (PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
             if settings.cassandra_username else None)
     if settings.cassandra_secure_bundle_path:
@@ -37,15 +58,32 @@ def cassandra_release_version(settings: Settings | None = None, timeout: float =
     finally: cluster.shutdown()
 
 # %% ../../../nbs/kit/02_connections.ipynb #8b4da627
+def replication_of(settings: Settings, session: Session) -> dict[str, str]:
+    "The replication a new keyspace gets: `NetworkTopologyStrategy`, the configured count or one per node of the local datacenter (at most 3)."
+    hosts = session.cluster.metadata.all_hosts()
+    datacenters = Counter(host.datacenter for host in hosts)
+    datacenter = next((host.datacenter for host in hosts if host.address in settings.cassandra_hosts), None) or datacenters.most_common(1)[0][0]
+    if settings.cassandra_replication_factor:
+        if not settings.cassandra_replication_factor.isdigit() or int(settings.cassandra_replication_factor) < 1:
+            raise ValueError(f'SPEEDRUN_CASSANDRA_REPLICATION_FACTOR must be a whole number of replicas, got {settings.cassandra_replication_factor!r}')
+        factor = int(settings.cassandra_replication_factor)
+    else: factor = min(3, datacenters[datacenter])
+    return {'class': 'NetworkTopologyStrategy', datacenter: str(factor)}
+
 def cassandra_session(settings: Settings | None = None, create_keyspace: bool = True, **options) -> Session:
-    "A session on the configured keyspace, created first (one replica) unless on Astra DB."
+    "A session on the configured keyspace, created first (see `replication_of`) unless on Astra DB."
     settings = settings or read_settings()
     session = cassandra_cluster(settings, **options).connect()
     if create_keyspace and not settings.cassandra_secure_bundle_path:
-        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.cassandra_keyspace} "
-                        "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+        replication = ', '.join(f"'{key}': '{value}'" for key, value in replication_of(settings, session).items())
+        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.cassandra_keyspace} WITH replication = {{{replication}}}")
     session.set_keyspace(settings.cassandra_keyspace)
     return session
+
+def keyspace_replication(session: Session, keyspace: str | None = None) -> dict[str, str]:
+    "The replication a keyspace has (the session's by default), as Cassandra's schema says."
+    row = session.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s', (keyspace or session.keyspace,)).one()
+    return dict(row.replication) if row else {}
 
 # %% ../../../nbs/kit/02_connections.ipynb #09f41d4d
 def pubsub_publisher(settings: Settings | None = None, **options) -> pubsub_v1.PublisherClient:

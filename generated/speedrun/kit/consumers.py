@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
-from .claims import Claims, dead_letter_key
+from .claims import Claims, CassandraClaims, dead_letter_key
 from .connections import ensure_subscription, ensure_topic, pubsub_publisher, pubsub_subscriber
 from .settings import Settings, read_settings
 
@@ -122,7 +122,7 @@ class RecordingPublisher:
 class StreamConsumer:
     "The one consumer shape: `handle_batch(messages)` gives an `Outcome` per message; `consume` also publishes the dead letters, once each."
     topics: Topics
-    def __init__(self, publish: Publish, claims: Claims, name: str):
+    def __init__(self, publish: Publish, claims: Claims | CassandraClaims, name: str):
         self.publish, self.claims, self.name = publish, claims, name
 
     def handle_batch(self, messages: list[Message]) -> list[Outcome]: raise NotImplementedError

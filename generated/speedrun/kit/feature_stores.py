@@ -10,15 +10,16 @@ from pathlib import Path
 from .settings import Settings
 
 # %% auto #0
-__all__ = ['PASSWORD_REFERENCE', 'online_store_config', 'feast_config', 'offline_write_lock']
+__all__ = ['PASSWORD_REFERENCE', 'CASSANDRA_STORE_TYPE', 'online_store_config', 'feast_config', 'offline_write_lock']
 
 # %% ../../../nbs/kit/05_feature_stores.ipynb #0614db31
 PASSWORD_REFERENCE = '${SPEEDRUN_CASSANDRA_PASSWORD}'
+CASSANDRA_STORE_TYPE = 'speedrun.kit.cassandra_online_store.WorkbookCassandraOnlineStore'  # Feast's Cassandra store at the settings' consistency level
 
 def online_store_config(settings: Settings, sqlite_path: Path, password: str | None) -> dict:
     "Feast's `online_store` for the settings' backend (`password`: what to write for the Cassandra password)."
     if settings.online_store_backend == 'sqlite': return {'type': 'sqlite', 'path': str(sqlite_path)}
-    online_store = {'type': 'cassandra', 'keyspace': settings.cassandra_keyspace}
+    online_store = {'type': CASSANDRA_STORE_TYPE, 'keyspace': settings.cassandra_keyspace, 'consistency_level': settings.cassandra_consistency}
     if settings.cassandra_secure_bundle_path: online_store['secure_bundle_path'] = str(settings.cassandra_secure_bundle_path)
     else: online_store.update(hosts=list(settings.cassandra_hosts), port=settings.cassandra_port)
     if settings.cassandra_username: online_store.update(username=settings.cassandra_username, password=password)

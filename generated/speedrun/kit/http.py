@@ -19,8 +19,8 @@ from .settings import Settings
 
 # %% auto #0
 __all__ = ['MAX_TEXT_LENGTH', 'Text', 'Number', 'log', 'API_KEY_HEADER', 'MAX_BODY_BYTES', 'STORAGE_ERRORS', 'quietly',
-           'AccessRefused', 'AccessPolicy', 'refusal', 'validation_message', 'BodySizeLimit', 'add_error_handlers',
-           'add_cors', 'workbook_app']
+           'AccessRefused', 'AccessPolicy', 'refusal', 'validation_message', 'BodySizeLimit', 'storage_error_detail',
+           'add_error_handlers', 'add_cors', 'workbook_app']
 
 # %% ../../../nbs/kit/03_http.ipynb #a71bc53d
 MAX_TEXT_LENGTH = 10_000
@@ -113,12 +113,22 @@ class BodySizeLimit:
         await self.app(scope, counted, send)
 
 # %% ../../../nbs/kit/03_http.ipynb #8173f03e
+def storage_error_detail(error: Exception) -> str:
+    "What a 503 says of a storage error; for Cassandra's too-few-replicas errors, the consistency level and how many replicas answered."
+    found = [error, *getattr(error, 'errors', {}).values()]  # NoHostAvailable: the error of each host tried
+    counted = next((e for e in found if getattr(e, 'consistency', None) is not None), None)
+    if counted is None: return f'the storage is unavailable ({type(error).__name__}: {str(error)[:300]}); try again shortly'
+    level = cassandra.ConsistencyLevel.value_to_name.get(counted.consistency, counted.consistency)
+    needed = getattr(counted, 'required_replicas', None) or getattr(counted, 'required_responses', None)
+    answered = counted.alive_replicas if hasattr(counted, 'alive_replicas') else getattr(counted, 'received_responses', None)
+    return (f'the storage is unavailable: consistency level {level} needs {needed} replicas, {answered} '
+            f'{"alive" if hasattr(counted, "alive_replicas") else "answered"} ({type(counted).__name__}); try again shortly')
+
 def add_error_handlers(app: FastAPI, invalid_requests: tuple[type[Exception], ...] = ()) -> None:
     "Validation errors and the story's `invalid_requests`: 422; refusals: their status; storage down: 503; anything else: a JSON 500."
     async def storage_unavailable(request: Request, error: Exception):
         log.warning('storage unavailable for %s: %s: %s', request.url.path, type(error).__name__, error)
-        return JSONResponse(status_code=503, content={'detail': f'the storage is unavailable ({type(error).__name__}: {str(error)[:300]}); try again shortly'},
-                            headers={'Retry-After': '5'})
+        return JSONResponse(status_code=503, content={'detail': storage_error_detail(error)}, headers={'Retry-After': '5'})
     for error_type in STORAGE_ERRORS: app.add_exception_handler(error_type, storage_unavailable)
     @app.exception_handler(Exception)
     async def unforeseen(request: Request, error: Exception):

@@ -13,7 +13,7 @@ from .settings import Settings, read_settings, settings_environment
 
 # %% auto #0
 __all__ = ['KINDS', 'INFRASTRUCTURE_SERVICES', 'resolve', 'Service', 'launch_plan', 'InfrastructureUnavailable', 'is_loopback',
-           'local_cassandra', 'local_emulator', 'answers', 'bring_up', 'Services', 'RunningServices']
+           'local_cassandra', 'local_emulator', 'answers', 'bring_up', 'Services', 'RunningServices', 'copy_names']
 
 # %% ../../../nbs/kit/10_services.ipynb #e37a56d7
 KINDS = ('app', 'command', 'function', 'worker', 'infrastructure')
@@ -159,6 +159,8 @@ class RunningServices:
         self.options: dict[str, dict] = {}
 
     def __getitem__(self, name: str) -> RunningProcess: return self.processes[name]
+    def labels(self, name: str) -> list[str]:  # the processes of service `name`: itself, and a worker's copies (`ride-worker-2`...)
+        return [label for label in self.processes if label == name or (label.startswith(f'{name}-') and label[len(name) + 1:].isdigit())]
     def __contains__(self, name: str) -> bool: return name in self.processes and self.processes[name].running
     def url(self, name: str) -> str: return self.registry[name].url(self.settings)
     @property
@@ -185,11 +187,14 @@ def start(self: RunningServices, *names: str, options: dict[str, dict] | None = 
     try:
         launched = []
         for name in names:  # all launched first, then each waited for: their start-ups overlap (each knows the others' ports already)
-            service = self.registry[name]
-            running, ready = _launch(service, self.settings, self.log_prefix, self.options.get(name, {}))
-            self.processes[name] = running
-            started.append(name)
-            launched.append((service, running, ready))
+            service, options = self.registry[name], dict(self.options.get(name, {}))
+            copies = options.pop('copies', 1)
+            if copies != 1 and service.kind != 'worker': raise ValueError(f'{name}: only a worker runs as several copies (it has no port)')
+            for label in copy_names(name, copies):
+                running, ready = _launch(service, self.settings, self.log_prefix, options, label)
+                self.processes[label] = running
+                started.append(label)
+                launched.append((service, running, ready))
         for service, running, ready in launched:
             if ready is not None: wait_until_ready(running, ready, service.timeout)
             if service.kind == 'function' and service.name not in self.push_subscriptions:
@@ -198,10 +203,13 @@ def start(self: RunningServices, *names: str, options: dict[str, dict] | None = 
         self.stop(*started); raise
     return self
 
-def _launch(service: Service, settings: Settings, log_prefix: str, options: dict) -> tuple[RunningProcess, Callable[[], bool] | None]:
-    "Start `service`'s process without waiting; it and its readiness check."
-    log_path = settings.logs_dir/f'{log_prefix}{service.name}.log'
+def copy_names(name: str, copies: int) -> list[str]: return [name] + [f'{name}-{copy}' for copy in range(2, copies + 1)]  # the first keeps the name
+
+def _launch(service: Service, settings: Settings, log_prefix: str, options: dict, label: str) -> tuple[RunningProcess, Callable[[], bool] | None]:
+    "Start `service`'s process (named `label`: a copy's name) without waiting; it and its readiness check."
+    log_path = settings.logs_dir/f'{log_prefix}{label}.log'
     command, environment, ready = launch_plan(service, settings, log_path, **options)
+    if 'K_SERVICE' in environment: environment['K_SERVICE'] = label
     running = start_process(command, log_path.stem, settings.logs_dir, url=service.url(settings), env={**settings_environment(settings), **environment})
     return running, ready
 
@@ -230,14 +238,13 @@ def _delete_subscription(path: str, settings: Settings) -> None:
 # %% ../../../nbs/kit/10_services.ipynb #b233b2f4
 @patch
 def stop(self: RunningServices, *names: str) -> None:
-    "Stop the named services (all, the last started first, when none is named); their push subscriptions first."
-    for name in reversed(names or list(self.processes)):
+    "Stop the named services, a worker's copies with it (all, the last started first, when none is named); their push subscriptions first."
+    for name in reversed([label for name in names for label in self.labels(name)] if names else list(self.processes)):
         if name in self.push_subscriptions: _delete_subscription(self.push_subscriptions.pop(name), self.settings)
         if name in self.processes: self.processes[name].stop()
 
 @patch
 def restart(self: RunningServices, *names: str) -> RunningServices:
     "Stop the named services and start them again on the same ports (push subscriptions kept)."
-    for name in names:
-        if name in self.processes: self.processes.pop(name).stop()
+    for label in [label for name in names for label in self.labels(name)]: self.processes.pop(label).stop()
     return self.start(*names)

@@ -41,6 +41,8 @@ class Settings:
     cassandra_username: str | None
     cassandra_password: str | None = field(repr=False)
     cassandra_secure_bundle_path: Path | None
+    cassandra_consistency: str
+    cassandra_replication_factor: str | None
     pubsub_emulator_host: str | None
     pubsub_project_id: str
     host: str
@@ -118,9 +120,10 @@ def _flag(text: str, setting: Setting) -> bool:
     return value in ('true', '1', 'yes')
 
 def _choice(text: str, setting: Setting) -> str:
-    value = text.strip().lower()
-    if value not in setting.choices: raise ValueError(f'{setting.variable} must be one of {setting.choices}, got {text!r}')
-    return value
+    "One of the setting's choices, as the table spells it, whatever the case of `text`."
+    spelled = {choice.lower(): choice for choice in setting.choices}
+    if text.strip().lower() not in spelled: raise ValueError(f'{setting.variable} must be one of {setting.choices}, got {text!r}')
+    return spelled[text.strip().lower()]
 
 def _names(text: str, setting: Setting) -> tuple[str, ...]: return tuple(item.strip() for item in text.split(',') if item.strip())
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['ONLINE_STORE_BACKENDS', 'ZERO_SHOT_BACKENDS', 'SETTINGS', 'RENAMED', 'Setting', 'setting_of', 'variable_of',
-           'settings_table', 'main']
+__all__ = ['ONLINE_STORE_BACKENDS', 'CONSISTENCY_LEVELS', 'ZERO_SHOT_BACKENDS', 'SETTINGS', 'RENAMED', 'Setting', 'setting_of',
+           'variable_of', 'settings_table', 'main']
 
 # %% ../../../nbs/kit/00_settings_table.ipynb #6cc9dccc
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Setting:
 
 # %% ../../../nbs/kit/00_settings_table.ipynb #87240178
 ONLINE_STORE_BACKENDS = ('sqlite', 'cassandra')
+CONSISTENCY_LEVELS = ('ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL')
 ZERO_SHOT_BACKENDS = ('embedding', 'transformers')
 _S = Setting
 SETTINGS: tuple[Setting, ...] = (
@@ -38,6 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     _S('SPEEDRUN_CASSANDRA_USERNAME', 'cassandra_username', '', 'optional', 'user name, if the cluster authenticates (Astra DB: `token`)', '`speedrun.kit.connections`, Feast, ci/cassandra.sh'),
     _S('SPEEDRUN_CASSANDRA_PASSWORD', 'cassandra_password', '', 'secret', 'password (Astra DB: the `AstraCS:...` token); never committed', '`speedrun.kit.connections`, Feast, ci/cassandra.sh'),
     _S('SPEEDRUN_CASSANDRA_SECURE_BUNDLE_PATH', 'cassandra_secure_bundle_path', '', 'path', 'Astra DB secure-connect bundle (zip); when set, hosts and port are ignored', '`speedrun.kit.connections`, Feast'),
+    _S('SPEEDRUN_CASSANDRA_CONSISTENCY', 'cassandra_consistency', 'LOCAL_QUORUM', 'choice', "consistency level of every Cassandra read and write (the workbook's tables, the claims, Feast's online store); `LOCAL_QUORUM`: a majority of the local datacenter's replicas (the one replica of a single node)", '`speedrun.kit.connections`, Feast', CONSISTENCY_LEVELS),
+    _S('SPEEDRUN_CASSANDRA_REPLICATION_FACTOR', 'cassandra_replication_factor', '', 'optional', 'replicas of the keyspace the workbook creates (`NetworkTopologyStrategy`); empty: one per node of the datacenter, at most 3', '`speedrun.kit.connections`'),
     _S('PUBSUB_EMULATOR_HOST', 'pubsub_emulator_host', '127.0.0.1:8085', 'optional', "Google's name: the Pub/Sub emulator `host:port`; empty for real Pub/Sub", '`speedrun.kit.connections`, ci/pubsub.sh, gcloud'),
     _S('PUBSUB_PROJECT_ID', 'pubsub_project_id', 'speedrun-local', 'text', "Google's name: the project of the topics and subscriptions", '`speedrun.kit.connections`'),
     _S('SPEEDRUN_HOST', 'host', '127.0.0.1', 'text', 'address the workbook services bind to', '`speedrun.kit.services`'),

@@ -16,7 +16,8 @@ from .messages import PREDICTIONS_TOPIC, RIDE_TOPICS
 from .predictions import ride_predictor
 
 # %% auto #0
-__all__ = ['received_rate', 'publish_many', 'run_subscriptions', 'emulator_rate', 'pipeline_rate', 'main']
+__all__ = ['received_rate', 'publish_many', 'run_subscriptions', 'emulator_rate', 'pipeline_rate', 'pipeline_rate_by_consumers',
+           'main']
 
 # %% ../../../nbs/rides/06_benchmark.ipynb #aa8ce1f7
 def received_rate(settings: Settings, publish_all, subscription: str, expected: set[str], key, timeout: float = 120) -> float:
@@ -78,6 +79,27 @@ def pipeline_rate(settings: Settings, count: int) -> float:
                                  {f'bench-{run}-{i}' for i in range(count)}, key=lambda m: json.loads(m.data)['prediction']['ride_id'])
         finally: stop_pulling(pulling); worker_subscriber.close()
 
+def pipeline_rate_by_consumers(settings: Settings, count: int, consumers: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
+    "The ride pipeline with 1, 2, 3... `ride-worker` processes pulling one subscription, sharing their claims: rides per second for each count."
+    from speedrun.rides.services import RIDE_SERVICES
+    paths, rates = ensure_topics(RIDE_TOPICS, settings), {}
+    ride = {'PULocationID': 130, 'DOLocationID': 205, 'trip_distance': 3.66}
+    for processes in consumers:
+        run = uuid.uuid4().hex[:6]
+        payloads = [json.dumps({'ride': ride, 'ride_id': f'bench-{run}-{i}'}).encode() for i in range(count)]
+        with run_subscriptions(settings, predictions=PREDICTIONS_TOPIC) as subscriptions:
+            subscription = f'benchmark-workers-{run}'  # made by the workers, on topic A
+            options = {'ride-worker': {'copies': processes, 'arguments': ('--subscription', subscription)}}
+            with RIDE_SERVICES.start('ride-worker', settings=settings, log_prefix='bench-', options=options):
+                try:
+                    rates[processes] = received_rate(settings, lambda: publish_many(settings, paths[RIDE_TOPICS.input], payloads), subscriptions['predictions'],
+                                                     {f'bench-{run}-{i}' for i in range(count)}, key=lambda m: json.loads(m.data)['prediction']['ride_id'])
+                finally:
+                    subscriber = pubsub_subscriber(settings)
+                    subscriber.delete_subscription(request={'subscription': subscriber.subscription_path(settings.pubsub_project_id, subscription)})
+                    subscriber.close()
+    return rates
+
 @call_parse
 def main(count: int = 2000):  # Messages per measurement
     "Print the ride pipeline's end-to-end rate beside the emulator's publish-to-pull rate."
@@ -86,3 +108,5 @@ def main(count: int = 2000):  # Messages per measurement
     pipeline = pipeline_rate(settings, count)
     print(f'emulator alone, publish to pull:          {raw:8.0f} messages/s ({count} messages)')
     print(f'ride pipeline, ride published to predicted: {pipeline:6.0f} rides/s ({count} rides; prediction published before each ack)')
+    for processes, rate in pipeline_rate_by_consumers(settings, count).items():
+        print(f'ride pipeline, {processes} ride-worker process{"es" if processes > 1 else ""}:       {rate:6.0f} rides/s ({settings.online_store_backend} claims)')

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json
 from sklearn.pipeline import Pipeline
-from ..kit.claims import Claims
+from ..kit.claims import Claims, CassandraClaims, open_claims
 from ..kit.consumers import Message, Outcome, Publish, StreamConsumer, dead_letter, done, held, pubsub_publish
 from ..kit.functions import consumer_name
 from ..kit.settings import Settings, read_settings
@@ -31,7 +31,7 @@ def predict_durations(pipeline: Pipeline, rides: list[dict]) -> list[float | Inv
 class RidePredictor(StreamConsumer):
     "Parse ride messages, predict their durations in one call, publish the predictions; dead-letter what cannot be predicted."
     topics = RIDE_TOPICS
-    def __init__(self, publish: Publish, claims: Claims, name: str, pipeline: Pipeline, version: str):
+    def __init__(self, publish: Publish, claims: Claims | CassandraClaims, name: str, pipeline: Pipeline, version: str):
         super().__init__(publish, claims, name)
         self.pipeline, self.version = pipeline, version
 
@@ -58,9 +58,9 @@ class RidePredictor(StreamConsumer):
         return outcomes
 
 # %% ../../../nbs/rides/03_predictions.ipynb #5e7fde4f
-def ride_claims(settings: Settings) -> Claims:
-    "The claims every ride consumer on this machine shares: ride ids predicted, payloads dead-lettered."
-    return Claims(settings.build_dir/'streaming'/'ride_claims.db')
+def ride_claims(settings: Settings) -> Claims | CassandraClaims:
+    "The claims every ride consumer shares (on this machine, or on every machine with Cassandra): ride ids predicted, payloads dead-lettered."
+    return open_claims(settings, 'ride_claims')
 
 def ride_predictor(settings: Settings | None = None, name: str | None = None, publish: Publish | None = None) -> RidePredictor:
     "The predictor with the saved ride model, the shared claims, publishing to the configured Pub/Sub (or `publish`)."

@@ -28,5 +28,5 @@ def remove_ride_pipeline(settings: Settings | None = None) -> list[str]:
     from speedrun.rides.predictions import ride_claims
     settings = settings or read_settings()
     deleted = delete_topics(RIDE_TOPICS, settings)
-    ride_claims(settings).file.rows('DELETE FROM claims')
+    claims = ride_claims(settings); claims.forget(); claims.close()
     return deleted

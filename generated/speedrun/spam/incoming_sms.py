@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 from fastcore.script import call_parse
 from feast import FeatureStore
-from ..kit.claims import Claims
+from ..kit.claims import Claims, CassandraClaims, open_claims
 from ..kit.consumers import Message, Outcome, Publish, StreamConsumer, Topics, dead_letter, delete_topics, done, held, json_object_of, pubsub_publish
 from ..kit.functions import cloud_event_function, consumer_name
 from ..kit.pulling import run_worker
@@ -54,7 +54,7 @@ def sms_id_of(message: Message, sms: dict) -> uuid.UUID:
 class IncomingSmsConsumer(StreamConsumer):
     "Store incoming SMS, compute their features v2, push them; dead-letter what cannot be stored."
     topics = SMS_TOPICS
-    def __init__(self, publish: Publish, claims: Claims, name: str, storage: SpamStorage, extractor: Features2, store: FeatureStore):
+    def __init__(self, publish: Publish, claims: Claims | CassandraClaims, name: str, storage: SpamStorage, extractor: Features2, store: FeatureStore):
         super().__init__(publish, claims, name)
         self.storage, self.extractor, self.store = storage, extractor, store
 
@@ -74,9 +74,9 @@ class IncomingSmsConsumer(StreamConsumer):
         return outcomes
 
 # %% ../../../nbs/spam/18_incoming_sms.ipynb #e06d4353
-def sms_claims(settings: Settings) -> Claims:
-    "The claims every incoming-SMS consumer on this machine shares: messages stored, payloads dead-lettered."
-    return Claims(settings.build_dir/'streaming'/'sms_claims.db')
+def sms_claims(settings: Settings) -> Claims | CassandraClaims:
+    "The claims every incoming-SMS consumer shares (on this machine, or on every machine with Cassandra): messages stored, payloads dead-lettered."
+    return open_claims(settings, 'sms_claims')
 
 def incoming_sms_consumer(settings: Settings | None = None, name: str | None = None, publish: Publish | None = None) -> IncomingSmsConsumer:
     "The consumer on the configured storage and feature store, with model v3's tokenizer, publishing to the configured Pub/Sub."
@@ -94,7 +94,7 @@ def remove_sms_pipeline(settings: Settings | None = None) -> list[str]:
     "Delete the incoming-SMS subscriptions and topics (those that exist) and forget the dead letters sent; the paths deleted."
     settings = settings or read_settings()
     deleted = delete_topics(SMS_TOPICS, settings)
-    sms_claims(settings).file.rows('DELETE FROM claims')
+    claims = sms_claims(settings); claims.forget(); claims.close()
     return deleted
 
 # %% ../../../nbs/spam/18_incoming_sms.ipynb #4818b796
