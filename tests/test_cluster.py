@@ -28,11 +28,11 @@ from speedrun.kit.connections import cassandra_cluster, cassandra_session, keysp
 from speedrun.kit.delivery import Reader, publish_until_accepted, reconcile
 from speedrun.kit.processes import free_port
 from speedrun.kit.settings import settings_environment
-from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message, ride_message
-from speedrun.rides.training import read_trips
+from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message
 from speedrun.spam.storage import open_storage
 from speedrun.spam.user_data import load_sample_inboxes
 from speedrun.tools.architecture import SERVICES
+from test_faults import ride_messages, wait_for  # the same helpers as the single node's fault tests
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTAGE_SECONDS = float(os.environ.get('SPEEDRUN_CLUSTER_OUTAGE_SECONDS', '15'))  # one node down under load (make cluster-test: longer)
@@ -49,15 +49,6 @@ def ports_in_a_row(count: int) -> int:
             return first
         except OSError: continue
     raise RuntimeError(f'no {count} free ports in a row')
-
-
-def wait_for(check, timeout: float, step: float = 0.5) -> float:
-    "Seconds until `check()` is true (raises after `timeout`)."
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout: raise TimeoutError(f'not true after {timeout} s: {check}')
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope='module')
@@ -142,11 +133,6 @@ class Load:
         for thread in self.threads: thread.join(60)
     def failures(self) -> list:
         return [call for call in self.calls if call[1] not in (200, 201)]
-
-
-def ride_messages(run: str, count: int, settings) -> list[bytes]:
-    trips = read_trips(settings.data_dir/'green_tripdata_2021-02.parquet').head(count)
-    return [ride_message(f'{run}-{i}', trip) for i, trip in enumerate(trips.itertuples())]
 
 
 @pytest.fixture(scope='module')

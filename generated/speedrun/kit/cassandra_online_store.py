@@ -4,21 +4,28 @@
 
 # %% ../../../nbs/kit/05a_cassandra_online_store.ipynb #8bf32f2e
 from __future__ import annotations
-import weakref
+import gc, weakref
 from collections import namedtuple
 from functools import lru_cache
 from typing import Literal, Optional
 from cassandra import ConsistencyLevel
 from cassandra.query import _clean_column_name
 from cassandra.util import _sanitize_identifiers
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from cassandra.concurrent import execute_concurrent_with_args
 from feast import RepoConfig
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
 from feast.infra.online_stores.cassandra_online_store.cassandra_online_store import CassandraOnlineStore, CassandraOnlineStoreConfig
-from pydantic import StrictStr, field_validator
-from .connections import RetryOnTimeouts
+from pydantic import StrictBool, StrictInt, StrictStr, field_validator
+from .connections import RetryOnTimeouts, cassandra_session
+from .settings import Settings
 
 # %% auto #0
 __all__ = ['STORE_TYPE', 'row_class', 'cached_named_tuple_factory', 'release_timer_when_done',
-           'WorkbookCassandraOnlineStoreConfig', 'WorkbookCassandraOnlineStore']
+           'WorkbookCassandraOnlineStoreConfig', 'WorkbookCassandraOnlineStore', 'entity_key_hex',
+           'raw_partition_reader']
 
 # %% ../../../nbs/kit/05a_cassandra_online_store.ipynb #48f1b1a4
 @lru_cache(maxsize=256)
@@ -50,6 +57,8 @@ class WorkbookCassandraOnlineStoreConfig(CassandraOnlineStoreConfig):
     "Feast's Cassandra configuration, and the consistency level of every read and write (a name of `cassandra.ConsistencyLevel`)."
     type: Literal['speedrun.kit.cassandra_online_store.WorkbookCassandraOnlineStore'] = STORE_TYPE
     consistency_level: Optional[StrictStr] = None  # None: the driver's default, LOCAL_ONE
+    read_batch_size: StrictInt = 20  # entity keys per `SELECT ... WHERE entity_key IN ?` (Feast: one per key); keep it modest on a cluster
+    freeze_gc_on_connect: StrictBool = True  # on first connection `gc.collect(); gc.freeze()`: what the process has loaded leaves the collector's view
 
     @field_validator('consistency_level')
     @classmethod
@@ -71,4 +80,39 @@ class WorkbookCassandraOnlineStore(CassandraOnlineStore):
                                                                                   retry_policy=RetryOnTimeouts(), **at_level)
             self._write_execution_profile = session.execution_profile_clone_update(self._write_execution_profile, retry_policy=RetryOnTimeouts(), **at_level)
             session.add_request_init_listener(release_timer_when_done)
+            if config.online_store.freeze_gc_on_connect: gc.collect(); gc.freeze()
         return session
+
+    def _read_rows_by_entity_keys(self, config: RepoConfig, project: str, table, entity_key_bins: list[str], columns: list[str] | None = None) -> list:
+        "The rows of each key, in the order asked, `read_batch_size` keys per `SELECT ... IN ?`; a failed read raises (no entity answered as featureless)."
+        session, batch = self._get_session(config), max(1, config.online_store.read_batch_size)
+        fqtable = CassandraOnlineStore._fq_table_name(self._keyspace, project, table)
+        projection = '*' if columns is None else ', '.join(['entity_key'] + [c for c in columns if c != 'entity_key'])
+        cql = f'SELECT {projection} FROM {fqtable} WHERE entity_key IN ?'
+        if cql not in self._prepared_statements: self._prepared_statements[cql] = session.prepare(cql)
+        keys = list(dict.fromkeys(entity_key_bins))  # a key asked twice is read once
+        results = execute_concurrent_with_args(session, self._prepared_statements[cql], [(keys[i:i + batch],) for i in range(0, len(keys), batch)],
+                                               concurrency=config.online_store.read_concurrency, execution_profile=self._read_execution_profile,
+                                               raise_on_first_error=True)
+        rows_of: dict[str, list] = {}
+        for _, rows in results:
+            for row in rows: rows_of.setdefault(row.entity_key, []).append(row)
+        return [rows_of.get(key) for key in entity_key_bins]
+
+# %% ../../../nbs/kit/05a_cassandra_online_store.ipynb #c1afd5bd
+def entity_key_hex(join_key: str, value: str | int) -> str:
+    "The partition key Feast's Cassandra store gives one entity (serialisation version 3, as hex)."
+    proto_value = Value(string_val=value) if isinstance(value, str) else Value(int64_val=value)
+    return serialize_entity_key(EntityKey(join_keys=[join_key], entity_values=[proto_value]), entity_key_serialization_version=3).hex()
+
+def raw_partition_reader(settings: Settings, table: str, keys: list[str], batch: int = 20, concurrency: int = 100):
+    "A function that reads the partitions `keys` of the Feast table `table` through cassandra-driver alone, `batch` keys per statement (1: one per key); the session to close."
+    session = cassandra_session(settings, create_keyspace=False)
+    profile = session.execution_profile_clone_update(EXEC_PROFILE_DEFAULT, row_factory=cached_named_tuple_factory)  # the settings' level, rows without a class each
+    where = 'entity_key = ?' if batch == 1 else 'entity_key IN ?'
+    statement = session.prepare(f'SELECT entity_key, feature_name, value, event_ts FROM "{settings.cassandra_keyspace}"."{table}" WHERE {where}')
+    parameters = [(key,) for key in keys] if batch == 1 else [(keys[i:i + batch],) for i in range(0, len(keys), batch)]
+    def read() -> list:
+        return [rows for _, rows in execute_concurrent_with_args(session, statement, parameters, concurrency=concurrency, raise_on_first_error=True,
+                                                                 execution_profile=profile)]
+    return read, session

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import replace
 import httpx
+from ..kit.cassandra_online_store import entity_key_hex, raw_partition_reader
 from ..kit.connections import cassandra_release_version
 from ..kit.measuring import measure_http, measure_in_process, started_together, timed
 from ..kit.settings import Settings, read_settings
@@ -92,6 +93,13 @@ def online_feature_results(settings: Settings, seconds: float = 3) -> list[dict]
                 entity_rows = [{'sms_id': i} for i in ids[:n]]
                 floors[n] = measure_in_process(lambda: store.get_online_features(features=['sms_features2:features'], entity_rows=entity_rows).to_dict(), seconds)
                 rows.append({'family': 'online features', 'backend': backend, 'path': 'SDK in-process', 'entities': n, **vars(floors[n]), 'floor_p50_ms': floors[n].p50_ms})
+            if backend == 'cassandra':  # the driver's floor under the SDK: the same 100 partitions, 20 per statement (as the store reads) and one each
+                keys = [entity_key_hex('sms_id', i) for i in ids]
+                for batch, path in ((20, 'raw cassandra-driver'), (1, 'raw cassandra-driver, a statement per key')):
+                    read, session = raw_partition_reader(backends[backend], f'{store.project}_sms_features2', keys, batch=batch)
+                    try: raw = measure_in_process(read, seconds)
+                    finally: session.cluster.shutdown()
+                    rows.append({'family': 'online features', 'backend': backend, 'path': path, 'entities': 100, **vars(raw), 'floor_p50_ms': raw.p50_ms})
             for n in (1, 100):
                 body = {'features': ['sms_features2:features'], 'entities': {'sms_id': ids[:n]}}
                 measured = measure_http(f"{running[backend].url('feature-server')}/get-online-features", lambda i: body, 1, seconds)

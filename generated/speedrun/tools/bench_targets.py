@@ -32,6 +32,11 @@ def target_checks(results: dict) -> list[dict]:
         ratio = batch and single and batch['texts_per_second'] / single['texts_per_second']
         check(f'LSTM {version}: batch-64 texts/s over single-call texts/s (1 worker)', ratio, 10.0, ratio and ratio >= 10,
               'one call of 64 texts does at least 10 times the work per second of 64 single calls')
+    features = results.get('online_features', [])
+    sdk, raw = (find_row(features, backend='cassandra', path=path, entities=100) for path in ('SDK in-process', 'raw cassandra-driver'))
+    ratio = sdk and raw and 'p99_ms' in sdk and 'p50_ms' in raw and sdk['p99_ms'] / raw['p50_ms']
+    check('Feast SDK p99 over raw cassandra-driver p50 (100 entities, Cassandra)', ratio, 3.0, ratio and ratio <= 3.0,
+          'the tail of a Feast read within three times what the driver alone needs for the same 100 partitions')
     streaming = results.get('streaming', {})
     ratio = streaming.get('ratio_to_floor')
     check('ride pipeline rate over the emulator rate', ratio, 0.6, ratio and ratio >= 0.6, 'at least 60 % of the raw emulator rate')
