@@ -12,7 +12,8 @@ QUICK_PARAMETERS = {
     '00_setup': {'require_services': True},
     '04_streaming_rides': {'rides': 300, 'trees': 20},  # the reader's thousand rides take two minutes through the emulator's slow push; 100 trees 20 s
     '06_gcp_online': {'benchmark_calls': 50},
-    '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20, 'workers': [1]},  # two workers: `make bench`
+    '08_performance': {'use_saved': False, 'seconds': 0.5, 'stream_count': 300, 'gcp_count': 20, 'workers': [1],  # two workers: `make bench`
+                       'consumer_processes': [2]},  # 1, 2 and 3 ride-worker processes: `make bench`
 }
 # The second backend's run checks the storage paths again, not the lessons: it reuses the models the first run trained
 # (`reuse_trained_models`) and leaves the exercises' solutions out (the first run checked them).

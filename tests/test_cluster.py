@@ -23,6 +23,7 @@ import pytest
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
 from cassandra.policies import WhiteListRoundRobinPolicy
+from speedrun.kit.claims import open_claims
 from speedrun.kit.cluster import CLUSTER_HOSTS as HOSTS, LocalCluster
 from speedrun.kit.connections import cassandra_cluster, cassandra_session, keyspace_replication
 from speedrun.kit.delivery import Reader, publish_until_accepted, reconcile
@@ -148,6 +149,7 @@ def workbook_on_cluster(cluster, save_tiny_model, save_small_ride_model):
     done = subprocess.run([sys.executable, '-c', script, json.dumps(texts)], env=environment, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     points = json.loads(done.stdout.strip().splitlines()[-1])
+    open_claims(scratch, 'ride_claims').close()  # the schema first, as a deployment makes it: three workers starting at once would race to make the table
     subscription = f'cluster-rides-{uuid.uuid4().hex[:6]}'
     running = SERVICES.start('model-serving-api', 'user-data-api', 'ride-worker', settings=scratch, log_prefix='cluster-',
                              options={'ride-worker': {'copies': 3, 'arguments': ('--subscription', subscription)}})

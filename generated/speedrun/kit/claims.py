@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, math, sqlite3, time, uuid
 from pathlib import Path
+from cassandra import InvalidRequest
 from cassandra.concurrent import execute_concurrent_with_args
 from .connections import cassandra_session
 from .settings import Settings
@@ -70,12 +71,21 @@ class CassandraClaims:
     def __init__(self, settings: Settings, name: str, concurrency: int = 64):
         self.session, self.name, self.holder, self.concurrency = cassandra_session(settings), name, uuid.uuid4().hex, concurrency
         self.session.execute(f'CREATE TABLE IF NOT EXISTS {name} (claim text PRIMARY KEY, holder text, settled boolean)')
-        prepare = self.session.prepare
+        prepare = self._prepare_once_known
         self.insert = prepare(f'INSERT INTO {name} (claim, holder, settled) VALUES (?, ?, false) IF NOT EXISTS USING TTL ?')
         self.update = prepare(f'UPDATE {name} USING TTL 0 SET settled = true, holder = ? WHERE claim = ? IF holder = ?')
         self.insert_settled = prepare(f'INSERT INTO {name} (claim, holder, settled) VALUES (?, ?, true) IF NOT EXISTS')
         self.delete = prepare(f'DELETE FROM {name} WHERE claim = ? IF holder = ?')
         self.select = prepare(f'SELECT claim, settled FROM {name} WHERE claim IN ?')
+
+    def _prepare_once_known(self, cql: str, timeout: float = 30):
+        "Prepare `cql`, waiting while a node has not yet heard of a table another consumer has just made (a new schema spreads in seconds)."
+        deadline = time.monotonic() + timeout
+        while True:
+            try: return self.session.prepare(cql)
+            except InvalidRequest as error:
+                if 'does not exist' not in str(error) or time.monotonic() > deadline: raise
+                time.sleep(0.5)
 
     def _each(self, statement, parameters: list[tuple]) -> list:
         "Run `statement` once per parameter tuple, `concurrency` at a time; the result sets in order (raises on the first failure)."

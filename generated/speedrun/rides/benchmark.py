@@ -13,7 +13,7 @@ from ..kit.consumers import ensure_topics
 from ..kit.pulling import pull, stop_pulling
 from ..kit.settings import Settings, read_settings
 from .messages import PREDICTIONS_TOPIC, RIDE_TOPICS
-from .predictions import ride_predictor
+from .predictions import ride_claims, ride_predictor
 
 # %% auto #0
 __all__ = ['received_rate', 'publish_many', 'run_subscriptions', 'emulator_rate', 'pipeline_rate', 'pipeline_rate_by_consumers',
@@ -83,6 +83,7 @@ def pipeline_rate_by_consumers(settings: Settings, count: int, consumers: tuple[
     "The ride pipeline with 1, 2, 3... `ride-worker` processes pulling one subscription, sharing their claims: rides per second for each count."
     from speedrun.rides.services import RIDE_SERVICES
     paths, rates = ensure_topics(RIDE_TOPICS, settings), {}
+    ride_claims(settings).close()  # the claims' table (or file) made before the workers start together
     ride = {'PULocationID': 130, 'DOLocationID': 205, 'trip_distance': 3.66}
     for processes in consumers:
         run = uuid.uuid4().hex[:6]

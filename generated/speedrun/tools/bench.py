@@ -17,13 +17,15 @@ from .bench_targets import target_checks
 __all__ = ['streaming_results', 'gcp_results', 'results_dir', 'run_benchmarks', 'read_results', 'main']
 
 # %% ../../../nbs/tools/05_bench.ipynb #bd57f239
-def streaming_results(settings: Settings, count: int = 2000) -> dict:
-    "The emulator's publish-to-pull rate (the floor) and the ride pipeline's end-to-end rate."
-    from speedrun.rides.benchmark import emulator_rate, pipeline_rate
+def streaming_results(settings: Settings, count: int = 2000, consumer_processes: tuple[int, ...] = (1, 2, 3)) -> dict:
+    "The emulator's publish-to-pull rate (the floor), the ride pipeline's end-to-end rate, and its rate with 1, 2, 3 worker processes on one subscription."
+    from speedrun.rides.benchmark import emulator_rate, pipeline_rate, pipeline_rate_by_consumers
     from speedrun.rides.model import missing_ride_model
     if missing_ride_model(settings): return {'skipped': 'no ride model: run chapter 04'}
     raw, pipeline = emulator_rate(settings, count), pipeline_rate(settings, count)
-    return {'emulator_messages_per_second': raw, 'pipeline_rides_per_second': pipeline, 'ratio_to_floor': pipeline / raw, 'count': count}
+    by_processes = pipeline_rate_by_consumers(settings, count, tuple(consumer_processes)) if consumer_processes else {}
+    return {'emulator_messages_per_second': raw, 'pipeline_rides_per_second': pipeline, 'ratio_to_floor': pipeline / raw, 'count': count,
+            'rides_per_second_by_worker_processes': {str(n): rate for n, rate in by_processes.items()}, 'claims': settings.online_store_backend}
 
 def gcp_results(settings: Settings, count: int = 300) -> dict:
     "p50/p99 of the raw zero-shot call, the zero-shot server and `/predict/{id}`."
@@ -35,15 +37,15 @@ def gcp_results(settings: Settings, count: int = 300) -> dict:
 # %% ../../../nbs/tools/05_bench.ipynb #f05f4f05
 def results_dir(settings: Settings) -> Path: return settings.build_dir/'bench'
 
-def _families(settings: Settings, seconds: float, stream_count: int, gcp_count: int, versions, workers) -> dict:
+def _families(settings: Settings, seconds: float, stream_count: int, gcp_count: int, versions, workers, consumer_processes) -> dict:
     from speedrun.spam.benchmark import model_serving_results, online_feature_results
     return {'model_serving': lambda: model_serving_results(settings, versions, workers, seconds),
             'online_features': lambda: online_feature_results(settings, min(seconds, 3)),
-            'streaming': lambda: streaming_results(settings, stream_count), 'gcp': lambda: gcp_results(settings, gcp_count)}
+            'streaming': lambda: streaming_results(settings, stream_count, consumer_processes), 'gcp': lambda: gcp_results(settings, gcp_count)}
 
 def run_benchmarks(settings: Settings | None = None, seconds: float = 5, stream_count: int = 2000, gcp_count: int = 300,
                    versions=('v1', 'v2', 'v3'), workers=(1, 2), families=('model_serving', 'online_features', 'streaming', 'gcp'),
-                   progress: bool = False) -> dict:
+                   progress: bool = False, consumer_processes=(1, 2, 3)) -> dict:
     "Run the chosen families, write `build/bench/results.json`, and return the results (`progress`: print each family's start and time)."
     from speedrun.spam.benchmark import BATCH_SIZES, CONCURRENCY
     settings, started = settings or read_settings(), time.time()
@@ -54,7 +56,7 @@ def run_benchmarks(settings: Settings | None = None, seconds: float = 5, stream_
                             'and 4 clients already compete with 2 workers for 2 cores')}
     with SERVICES.start('home', settings=settings, log_prefix='bench-') as running:
         results['http_floor'] = vars(measure_http(f"{running.url('home')}/health", method='GET', seconds=min(seconds, 2)))
-    steps = _families(settings, seconds, stream_count, gcp_count, versions, workers)
+    steps = _families(settings, seconds, stream_count, gcp_count, versions, workers, consumer_processes)
     for family in families:
         if progress: print(f'[bench] {family}...', flush=True)
         family_started = time.time()

@@ -83,6 +83,9 @@ def result_lines(results: dict) -> list[str]:
     elif streaming:
         lines.append(f"streaming: emulator {streaming['emulator_messages_per_second']:.0f} messages/s (floor), ride pipeline "
                      f"{streaming['pipeline_rides_per_second']:.0f} rides/s, {100 * streaming['ratio_to_floor']:.0f} % of the floor")
+        for processes, rate in streaming.get('rides_per_second_by_worker_processes', {}).items():
+            lines.append(f"streaming: ride pipeline with {processes} ride-worker process(es) on one subscription, {streaming.get('claims')} claims: "
+                         f"{rate:.0f} rides/s, {100 * rate / streaming['emulator_messages_per_second']:.0f} % of the floor")
     for name, row in (results.get('gcp') or {}).items():
         lines.append(f"gcp {name:<30} p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  x{row['ratio_to_floor']:.1f} the raw call")
     for check in results.get('targets', []):
