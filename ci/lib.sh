@@ -42,7 +42,14 @@ pid_alive() {
 start_detached() {
   local name=$1 log=$2; shift 2
   setsid "$@" >"$log" 2>&1 < /dev/null &
-  echo $! > "$RUN_DIR/$name.pid"
+  local pid=$!
+  echo "$pid" > "$RUN_DIR/$name.pid"
+  # until the child has made its session, no process is in group PID and pid_alive would call it dead
+  # (a busy machine showed that window: "exited during start-up" with an empty log and the node left running)
+  for _ in $(seq 1 100); do
+    pgrep -g "$pid" >/dev/null 2>&1 || ! kill -0 "$pid" 2>/dev/null && break
+    sleep 0.05
+  done
 }
 
 # wait_until SECONDS NAME LOG CHECK...: polls CHECK every 0.5 s; fails with the log's tail on time-out
@@ -52,7 +59,7 @@ wait_until() {
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
     if ! pid_alive "$name"; then
-      tail -n 25 "$log" >&2 || true
+      if [ -s "$log" ]; then tail -n 25 "$log" >&2 || true; else say "$log is empty: $name ended before it wrote a line"; fi
       rm -f "$RUN_DIR/$name.pid"
       fail "$name exited during start-up; the last lines of $log are above."
     fi
