@@ -168,7 +168,7 @@ class RunningServices:
     def __enter__(self): return self
     def __exit__(self, *exc_info): self.stop()
     def __repr__(self) -> str:
-        return 'RunningServices(' + ', '.join(f'{n}: {self.url(n) or "worker"}' for n, p in self.processes.items() if p.running) + ')'
+        return 'RunningServices(' + ', '.join(f'{n}: {(n in self.registry.names and self.url(n)) or "worker"}' for n, p in self.processes.items() if p.running) + ')'
 
 # %% ../../../nbs/kit/10_services.ipynb #6944c5e3
 from fastcore.basics import patch
