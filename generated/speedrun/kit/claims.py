@@ -13,10 +13,11 @@ from .settings import Settings
 from .storage import SqliteFile
 
 # %% auto #0
-__all__ = ['CLAIM_LEASE_SECONDS', 'dead_letter_key', 'Claims', 'CassandraClaims', 'open_claims']
+__all__ = ['CLAIM_LEASE_SECONDS', 'SETTLE_RETRY_SECONDS', 'dead_letter_key', 'Claims', 'CassandraClaims', 'open_claims']
 
 # %% ../../../nbs/kit/06_claims.ipynb #d0d1fb2f
 CLAIM_LEASE_SECONDS = 30.0
+SETTLE_RETRY_SECONDS = 10.0  # how long a claim's settling is tried again (on Cassandra) before the consumer gives it up to its lease
 
 def dead_letter_key(data: bytes, key: str | None = None) -> str:
     "The claim of a dead letter: once per `key` when given, else once per distinct payload (its hash)."
@@ -87,9 +88,18 @@ class CassandraClaims:
                 if 'does not exist' not in str(error) or time.monotonic() > deadline: raise
                 time.sleep(0.5)
 
-    def _each(self, statement, parameters: list[tuple]) -> list:
-        "Run `statement` once per parameter tuple, `concurrency` at a time; the result sets in order (raises on the first failure)."
-        return [rows for _, rows in execute_concurrent_with_args(self.session, statement, parameters, concurrency=self.concurrency)]
+    def _each(self, statement, parameters: list[tuple], retry_for: float = 0) -> list:
+        "Run `statement` once per parameter tuple, `concurrency` at a time; the result sets in order. What fails runs again for `retry_for` s, then raises."
+        results, todo, deadline = [None] * len(parameters), list(range(len(parameters))), time.monotonic() + retry_for
+        while True:
+            answers = execute_concurrent_with_args(self.session, statement, [parameters[i] for i in todo], concurrency=self.concurrency, raise_on_first_error=False)
+            failed = []
+            for i, (succeeded, answer) in zip(todo, answers):
+                if succeeded: results[i] = answer
+                else: failed.append((i, answer))
+            if not failed: return results
+            if time.monotonic() > deadline: raise failed[0][1]
+            todo = [i for i, _ in failed]; time.sleep(0.25)
 
     def take(self, keys: list[str], lease: float = CLAIM_LEASE_SECONDS) -> dict[str, str]:
         "Each key: `taken` (ours for `lease` s, rounded up to whole seconds), `held` (someone else's now) or `settled` (done before)."
@@ -99,10 +109,10 @@ class CassandraClaims:
             if rows.was_applied or (row.holder == self.holder and not row.settled): states[key] = 'taken'
             else: states[key] = 'settled' if row.settled else 'held'
         return states
-    def settle(self, keys: list[str]) -> None:
-        "Mark taken keys done for good (a key whose lease ran out is settled too, unless another consumer took it meanwhile)."
-        lapsed = [key for key, rows in zip(keys, self._each(self.update, [(self.holder, key, self.holder) for key in keys])) if not rows.was_applied]
-        self._each(self.insert_settled, [(key, self.holder) for key in lapsed])
+    def settle(self, keys: list[str], retry_for: float = SETTLE_RETRY_SECONDS) -> None:
+        "Mark taken keys done for good (a key whose lease ran out is settled too, unless another consumer took it meanwhile); tried again for `retry_for` s."
+        updated = self._each(self.update, [(self.holder, key, self.holder) for key in keys], retry_for)
+        self._each(self.insert_settled, [(key, self.holder) for key, rows in zip(keys, updated) if not rows.was_applied], retry_for)
     def release(self, keys: list[str]) -> None:
         "Give taken keys back, their effect not made: the next attempt takes them."
         self._each(self.delete, [(key, self.holder) for key in keys])

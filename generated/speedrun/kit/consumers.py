@@ -4,7 +4,7 @@
 
 # %% ../../../nbs/kit/07_consumers.ipynb #7948bc73
 from __future__ import annotations
-import json
+import json, sys
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,6 +143,13 @@ class StreamConsumer:
                 sending[i] = self.publish(self.topics.dead_letter, messages[i].data, reason=outcomes[i].reason[:1000], consumer=self.name,
                                           message_id=messages[i].message_id)
         for i, future in sending.items():
-            try: future.result(timeout=30); self.claims.settle([letters[i]])
-            except Exception as error: self.claims.release([letters[i]]); outcomes[i] = held(f'dead letter not published: {error}')
+            try: future.result(timeout=30)
+            except Exception as error: self.claims.release([letters[i]]); outcomes[i] = held(f'dead letter not published: {error}'); continue
+            self.settle_claims([letters[i]])
         return outcomes
+
+    def settle_claims(self, keys: list[str]) -> None:
+        "Settle the claims of effects already out (published). Should that fail, the effect stands and its messages count as dealt with; said on stderr."
+        try: self.claims.settle(keys)
+        except Exception as error:  # holding the messages would have them made twice; the claims lapse with their lease
+            print(f'{self.name}: {len(keys)} claims not settled, left to their lease: {type(error).__name__}: {error}', file=sys.stderr, flush=True)

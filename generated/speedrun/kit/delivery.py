@@ -50,10 +50,11 @@ def reconcile(messages: list[bytes], unsettled: Callable[[list[bytes]], list[byt
 
 # %% ../../../nbs/kit/14_delivery.ipynb #19670d08
 class Reader:
-    "Pull subscriptions of our own on some topics in the background, keep every message, and make them again when the broker forgot them."
+    "Pull subscriptions of our own on some topics in the background, keep every message once, and make them again when the broker forgot them."
     def __init__(self, settings: Settings, topics: list[str], label: str = 'reader'):
         self.settings, self.topics, self.run = settings, list(topics), f'{label}-{uuid.uuid4().hex[:6]}'
         self.received: dict[str, list[Message]] = {topic: [] for topic in self.topics}
+        self.seen: dict[str, set] = {topic: set() for topic in self.topics}  # (message id, data): a message the broker gave again is kept once
         self.subscriber, self.stopped, self.lock = pubsub_subscriber(settings), threading.Event(), threading.Lock()
         self.paths = self.resubscribe()
         self.thread = threading.Thread(target=self._pull, name=self.run, daemon=True); self.thread.start()
@@ -84,8 +85,12 @@ def _pull(self: Reader) -> None:
             except Exception: time.sleep(0.5); continue  # the broker is away: try again
             if not answer.received_messages: continue
             try: self.subscriber.acknowledge(request={'subscription': path, 'ack_ids': [m.ack_id for m in answer.received_messages]})
-            except Exception: pass  # unacknowledged, they come again: kept twice, which a check for duplicates will see
-            with self.lock: self.received[topic] += [Message(m.message.data, m.message.message_id, None, dict(m.message.attributes)) for m in answer.received_messages]
+            except Exception: pass  # unacknowledged, they come again, with the same id: kept once (a second publication has an id of its own)
+            with self.lock:
+                for m in answer.received_messages:
+                    if (m.message.message_id, m.message.data) in self.seen[topic]: continue
+                    self.seen[topic].add((m.message.message_id, m.message.data))
+                    self.received[topic].append(Message(m.message.data, m.message.message_id, None, dict(m.message.attributes)))
             got += len(answer.received_messages)
         if not got: time.sleep(0.05)
 

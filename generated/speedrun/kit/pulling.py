@@ -13,11 +13,11 @@ from .consumers import Message, StreamConsumer, ensure_topics
 from .settings import Settings, read_settings
 
 # %% auto #0
-__all__ = ['HELD_RETRY_SECONDS', 'log', 'LISTENING', 'message_of', 'MicroBatcher', 'pull', 'stop_pulling', 'keep_pulling',
-           'run_worker']
+__all__ = ['HELD_RETRY_SECONDS', 'HELD_RETRY_MAX_SECONDS', 'log', 'LISTENING', 'message_of', 'MicroBatcher', 'pull',
+           'stop_pulling', 'keep_pulling', 'run_worker']
 
 # %% ../../../nbs/kit/08_pulling.ipynb #c102a823
-HELD_RETRY_SECONDS = 1.0
+HELD_RETRY_SECONDS, HELD_RETRY_MAX_SECONDS = 1.0, 8.0  # a held message is tried again after 1 s, then 2, 4, 8, 8...
 log = logging.getLogger('speedrun.pulling')
 
 def message_of(received) -> Message:
@@ -28,7 +28,7 @@ class MicroBatcher:
     "Collect pulled messages and hand them to `consume` in batches: acknowledge what is done or dead-lettered, keep what is held and try it again."
     def __init__(self, consume: Callable, max_batch: int = 256, max_wait: float = 0.01, retry_seconds: float = HELD_RETRY_SECONDS):
         self.consume, self.max_batch, self.max_wait, self.retry_seconds = consume, max_batch, max_wait, retry_seconds
-        self.queue, self.stopped = queue.SimpleQueue(), threading.Event()
+        self.queue, self.stopped, self.held_times = queue.SimpleQueue(), threading.Event(), {}
         self.thread = threading.Thread(target=self.run, name='micro-batcher', daemon=True)
         self.thread.start()
 
@@ -49,13 +49,19 @@ class MicroBatcher:
 # %% ../../../nbs/kit/08_pulling.ipynb #58df2b5b
 @patch
 def settle(self: MicroBatcher, batch: list, outcomes: list) -> None:
-    "Acknowledge what is done or dead-lettered; keep what is held, to be submitted again after `retry_seconds`."
-    kept = [received for received, outcome in zip(batch, outcomes) if not outcome.acknowledge]
-    if kept: threading.Timer(self.retry_seconds, lambda: [self.submit(received) for received in kept]).start()
+    "Acknowledge what is done or dead-lettered; keep what is held, submitted again after `retry_seconds`, twice as long each time it is held again."
+    later = {}
     for received, outcome in zip(batch, outcomes):
-        if not outcome.acknowledge: log.info('held, tried again in %s s: %s', self.retry_seconds, outcome.reason); continue
-        try: received.ack()
-        except Exception as error: log.warning('could not acknowledge (the stream is closing); it will be redelivered: %s', error)
+        if outcome.acknowledge:
+            self.held_times.pop(received.message_id, None)
+            try: received.ack()
+            except Exception as error: log.warning('could not acknowledge (the stream is closing); it will be redelivered: %s', error)
+            continue
+        times = self.held_times[received.message_id] = self.held_times.get(received.message_id, 0) + 1
+        delay = min(self.retry_seconds * 2 ** (times - 1), max(self.retry_seconds, HELD_RETRY_MAX_SECONDS))
+        later.setdefault(delay, []).append(received)
+        log.info('held, tried again in %s s: %s', delay, outcome.reason)
+    for delay, kept in later.items(): threading.Timer(delay, lambda kept=kept: [self.submit(received) for received in kept]).start()
 
 @patch
 def run(self: MicroBatcher) -> None:

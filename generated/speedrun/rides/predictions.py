@@ -54,7 +54,7 @@ class RidePredictor(StreamConsumer):
         for i, (result, future) in pending.items():
             try: future.result(timeout=30); outcomes[i] = done(result)
             except Exception as error: self.claims.release([new[i][0]]); outcomes[i] = held(f'prediction not published: {error}')
-        self.claims.settle([new[i][0] for i in pending if outcomes[i].state == 'done'])
+        self.settle_claims([new[i][0] for i in pending if outcomes[i].state == 'done'])
         return outcomes
 
 # %% ../../../nbs/rides/03_predictions.ipynb #5e7fde4f
