@@ -47,7 +47,14 @@ def stop_on_sigterm(session):
 
 
 def pytest_configure(config):
+    config.chapters_executed_dir = read_settings().executed_dir  # before the independent group moves to a workbook of its own
     if config.getoption('group') == 'independent': os.environ.update(independent_environment(read_settings()))
+
+
+@pytest.fixture(scope='session')
+def chapters_executed_dir(request):
+    "Where the chapters' executed copies go for the book (`make book`), in either group: the chapters group's workbook's."
+    return request.config.chapters_executed_dir
 
 
 def pytest_sessionstart(session):

@@ -28,24 +28,15 @@ from speedrun.kit.storage import new_time_uuid
 from speedrun.gcp.data import add_data_point
 from speedrun.gcp.feature_store import import_data_to_feature_store
 from speedrun.rides.predictions import ride_claims
-from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message, ride_message
-from speedrun.rides.training import read_trips
+from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message
 from speedrun.spam.feature_server import online_features2
 from speedrun.spam.incoming_sms import SMS_TOPICS
 from speedrun.spam.storage import check_storage_behaviour, open_storage
 from speedrun.spam.user_data import load_sample_inboxes
 from speedrun.tools.architecture import SERVICES
+from speedrun.tools.cluster_drills import ride_messages, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(check, timeout: float, step: float = 0.5):
-    "Seconds until `check()` is true (raises after `timeout`)."
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout: raise TimeoutError(f'not true after {timeout} s: {check}')
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 def get(url, **options):
@@ -171,11 +162,6 @@ def test_zero_shot_server_down_and_back(settings, tmp_path):
 
 
 # --- Pub/Sub: the emulator restarted under load; poison and duplicates ------------------------------
-
-def ride_messages(run: str, count: int, settings) -> list[bytes]:
-    trips = read_trips(settings.data_dir/'green_tripdata_2021-02.parquet').head(count)
-    return [ride_message(f'{run}-{i}', trip) for i, trip in enumerate(trips.itertuples())]
-
 
 def emulator(action):
     subprocess.run(['bash', str(ROOT/'ci'/'pubsub.sh'), action], check=True, capture_output=True, timeout=120)

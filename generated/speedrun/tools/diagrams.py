@@ -12,8 +12,8 @@ import graphviz
 
 # %% auto #0
 __all__ = ['KINDS', 'FIRST_TRAINING', 'ARCHITECTURE_1', 'OFFLINE_STORE', 'ROUTER_FACTORY', 'PUSH_SOURCES', 'ARCHITECTURE_2',
-           'STREAMING_SMS', 'STREAMING_CDC', 'STREAMING_RIDES', 'GCP_ONLINE', 'GCP_OFFLINE', 'DIAGRAMS', 'Diagram',
-           'diagrams_dir', 'draw_diagrams', 'stale_diagrams']
+           'STREAMING_SMS', 'STREAMING_CDC', 'STREAMING_RIDES', 'GCP_ONLINE', 'GCP_OFFLINE', 'CLUSTER_2022', 'DIAGRAMS',
+           'Diagram', 'diagrams_dir', 'draw_diagrams', 'stale_diagrams']
 
 # %% ../../../nbs/tools/08_diagrams.ipynb #4a66eda7
 KINDS = {  # kind -> Graphviz node attributes; one legend for every picture
@@ -155,8 +155,18 @@ GCP_OFFLINE = Diagram('07_gcp_offline', 'GCP offline (batch) inference: a queue,
     [('publisher', 'queue', 'publish'), ('queue', 'function', 'push subscription'), ('function', 'store', 'features'), ('function', 'server', 'one text per message'),
      ('function', 'predictions', 'write'), ('function', 'dead', 'unknown ids'), ('predictions', 'reader', 'read')])
 
+CLUSTER_2022 = Diagram('09_cluster', '2022: one keyspace on three nodes, claims every consumer shares', {
+    'serving': ('service', 'model-serving API\ncache · call log'), 'userdata': ('service', 'user-data API\ninboxes'),
+    'workers': ('function', 'ride workers 1, 2, 3\n(one subscription)'), 'topic_a': ('topic', 'topic A\ntaxi-ride-streaming'),
+    'topic_b': ('topic', 'topic B\nride-predictions'), 'driver': ('step', 'cassandra-driver\ntoken-aware, LOCAL_QUORUM\ntimeouts retried on the next node'),
+    'node1': ('data', 'node 127.0.0.1\n(seed)'), 'node2': ('data', 'node 127.0.0.2'), 'node3': ('data', 'node 127.0.0.3'),
+    'claims': ('step', 'claims: INSERT ... IF NOT EXISTS\n(one prediction per ride id)')},
+    [('serving', 'driver', ''), ('userdata', 'driver', ''), ('workers', 'claims', ''), ('claims', 'driver', ''), ('topic_a', 'workers', 'pull'),
+     ('workers', 'topic_b', 'prediction'), ('driver', 'node1', ''), ('driver', 'node2', ''), ('driver', 'node3', '')],
+    {'keyspace speedrun_cluster: NetworkTopologyStrategy, 3 replicas of every row': ['node1', 'node2', 'node3']})
+
 DIAGRAMS = [FIRST_TRAINING, ARCHITECTURE_1, OFFLINE_STORE, ROUTER_FACTORY, PUSH_SOURCES, ARCHITECTURE_2,
-            STREAMING_RIDES, STREAMING_SMS, STREAMING_CDC, GCP_ONLINE, GCP_OFFLINE]
+            STREAMING_RIDES, STREAMING_SMS, STREAMING_CDC, GCP_ONLINE, GCP_OFFLINE, CLUSTER_2022]
 
 # %% ../../../nbs/tools/08_diagrams.ipynb #8377af52
 def diagrams_dir(repo_root: Path | None = None) -> Path:
