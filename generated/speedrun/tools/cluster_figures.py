@@ -4,14 +4,14 @@
 
 # %% ../../../nbs/tools/13_cluster_figures.ipynb #79fe43a1
 from __future__ import annotations
-import difflib, time
+import difflib
 from dataclasses import replace
-import numpy as np
 import pandas as pd
 import yaml
 from cassandra import ConsistencyLevel
 from ..kit.connections import cassandra_session
 from ..kit.feature_stores import feast_config
+from ..kit.measuring import Measurement, timed
 from ..kit.settings import Settings
 
 # %% auto #0
@@ -30,11 +30,9 @@ def latency_by_consistency(settings: Settings, levels: tuple[str, ...] = ('ONE',
         for level in levels:
             write.consistency_level = read.consistency_level = ConsistencyLevel.name_to_value[level]
             for operation, statement, values in (('write', write, lambda i: (i, f'payload {i}')), ('read', read, lambda i: (i,))):
-                seconds = []
-                for i in range(reads):
-                    started = time.perf_counter(); session.execute(statement, values(i)); seconds.append(time.perf_counter() - started)
-                p50, p99 = np.percentile(seconds, [50, 99]) * 1000
-                rows.append({'level': level, 'operation': operation, 'p50_ms': round(p50, 2), 'p99_ms': round(p99, 2), 'count': reads})
+                latencies = timed(lambda i: session.execute(statement, values(i)), range(reads))
+                measured = Measurement.of(latencies, sum(latencies) / 1000)
+                rows.append({'level': level, 'operation': operation, 'p50_ms': round(measured.p50_ms, 2), 'p99_ms': round(measured.p99_ms, 2), 'count': reads})
         return pd.DataFrame(rows)
     finally: session.cluster.shutdown()
 
