@@ -13,7 +13,8 @@ import httpx
 import numpy as np
 
 # %% auto #0
-__all__ = ['Measurement', 'timed', 'measure_in_process', 'measure_http', 'process_rss_mb', 'steady_load', 'started_together']
+__all__ = ['Measurement', 'timed', 'measure_in_process', 'measure_interleaved', 'measure_http', 'process_rss_mb', 'steady_load',
+           'started_together']
 
 # %% ../../../nbs/kit/11_measuring.ipynb #10c1ddf7
 @dataclass
@@ -44,6 +45,18 @@ def measure_in_process(call: Callable[[], object], seconds: float | None = None,
     while (count is not None and len(latencies) < count) or (count is None and time.perf_counter() - started < seconds):
         latencies += timed(lambda _: call(), [None])
     return Measurement.of(latencies, time.perf_counter() - started)
+
+def measure_interleaved(calls: dict[str, Callable[[], object]], seconds: float, rounds: int = 5, warm_up: int = 5) -> dict[str, Measurement]:
+    "Each of `calls` for `seconds`, in `rounds` turns taken in order (a, b, a, b, ...): a slow spell of a shared machine falls on all of them alike."
+    for call in calls.values():
+        for _ in range(warm_up): call()
+    latencies, spent = {name: [] for name in calls}, dict.fromkeys(calls, 0.0)
+    for _ in range(rounds):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            while time.perf_counter() - started < seconds / rounds: latencies[name] += timed(lambda _: call(), [None])
+            spent[name] += time.perf_counter() - started
+    return {name: Measurement.of(latencies[name], spent[name]) for name in calls}
 
 # %% ../../../nbs/kit/11_measuring.ipynb #96f92949
 async def _closed_loop(url: str, bodies, concurrency: int, seconds: float, method: str) -> Measurement:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import httpx
 from ..kit.cassandra_online_store import entity_key_hex, raw_partition_reader
 from ..kit.connections import cassandra_release_version
-from ..kit.measuring import measure_http, measure_in_process, started_together, timed
+from ..kit.measuring import measure_http, measure_in_process, measure_interleaved, started_together, timed
 from ..kit.settings import Settings, read_settings
 from .artefacts import applied_stage
 from .feature_store import open_feature_store, read_raw_messages
@@ -89,17 +89,23 @@ def online_feature_results(settings: Settings, seconds: float = 3) -> list[dict]
         running = {b: servers.enter_context(SPAM_SERVICES.start('feature-server', settings=backends[b], log_prefix=f'bench-{b}-')) for b in ready}
         for backend in ready:
             store, floors = open_feature_store(backends[backend]), {}
-            for n in (1, 100):
+            def sdk_read(n: int):
                 entity_rows = [{'sms_id': i} for i in ids[:n]]
-                floors[n] = measure_in_process(lambda: store.get_online_features(features=['sms_features2:features'], entity_rows=entity_rows).to_dict(), seconds)
-                rows.append({'family': 'online features', 'backend': backend, 'path': 'SDK in-process', 'entities': n, **vars(floors[n]), 'floor_p50_ms': floors[n].p50_ms})
+                return lambda: store.get_online_features(features=['sms_features2:features'], entity_rows=entity_rows).to_dict()
+            reads, sessions = {'SDK in-process': sdk_read(100)}, []
             if backend == 'cassandra':  # the driver's floor under the SDK: the same 100 partitions, 20 per statement (as the store reads) and one each
                 keys = [entity_key_hex('sms_id', i) for i in ids]
                 for batch, path in ((20, 'raw cassandra-driver'), (1, 'raw cassandra-driver, a statement per key')):
-                    read, session = raw_partition_reader(backends[backend], f'{store.project}_sms_features2', keys, batch=batch)
-                    try: raw = measure_in_process(read, seconds)
-                    finally: session.cluster.shutdown()
-                    rows.append({'family': 'online features', 'backend': backend, 'path': path, 'entities': 100, **vars(raw), 'floor_p50_ms': raw.p50_ms})
+                    reads[path], session = raw_partition_reader(backends[backend], f'{store.project}_sms_features2', keys, batch=batch)
+                    sessions.append(session)
+            try: floors[1], measured = measure_in_process(sdk_read(1), seconds), measure_interleaved(reads, seconds)  # the 100-entity reads side by side, in turns
+            finally:
+                for session in sessions: session.cluster.shutdown()
+            floors[100] = measured['SDK in-process']
+            for n in (1, 100):
+                rows.append({'family': 'online features', 'backend': backend, 'path': 'SDK in-process', 'entities': n, **vars(floors[n]), 'floor_p50_ms': floors[n].p50_ms})
+            for path, raw in list(measured.items())[1:]:
+                rows.append({'family': 'online features', 'backend': backend, 'path': path, 'entities': 100, **vars(raw), 'floor_p50_ms': raw.p50_ms})
             for n in (1, 100):
                 body = {'features': ['sms_features2:features'], 'entities': {'sms_id': ids[:n]}}
                 measured = measure_http(f"{running[backend].url('feature-server')}/get-online-features", lambda i: body, 1, seconds)
