@@ -31,6 +31,8 @@ debian_package() {
 # (speedrun.tools.diagrams; the test redraws them and compares with the committed SVGs).
 debian_package chromium chromium "the browser tests"
 debian_package dot graphviz "the architecture diagrams"
+# wrk, a compiled HTTP load generator: `make bench` measures the servers with it (speedrun.kit.measuring.measure_wrk).
+debian_package wrk wrk "make bench and its tests"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x "$VENV/bin/python" ]; then
   say "environment up to date ($VENV)"

@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 
 # %% auto #0
-__all__ = ['Measurement', 'timed', 'measure_in_process', 'measure_interleaved', 'measure_http', 'process_rss_mb', 'steady_load',
-           'started_together']
+__all__ = ['WRK_SCRIPT', 'Measurement', 'timed', 'measure_in_process', 'measure_interleaved', 'measure_http', 'measure_wrk',
+           'process_rss_mb', 'steady_load', 'started_together']
 
 # %% ../../../nbs/kit/11_measuring.ipynb #10c1ddf7
 @dataclass
@@ -25,11 +25,13 @@ class Measurement:
     per_second: float
     count: int
     errors: int
+    max_ms: float | None = None
 
     @classmethod
     def of(cls, latencies_ms: list[float], seconds: float, errors: int = 0) -> Measurement:
         timings = np.array(latencies_ms) if latencies_ms else np.array([np.nan])
-        return cls(float(np.percentile(timings, 50)), float(np.percentile(timings, 99)), len(latencies_ms) / seconds, len(latencies_ms), errors)
+        return cls(float(np.percentile(timings, 50)), float(np.percentile(timings, 99)), len(latencies_ms) / seconds, len(latencies_ms), errors,
+                   float(np.max(timings)))
 
 def timed(call: Callable, items: Iterable) -> list[float]:
     "Milliseconds of `call(item)` for each item, one at a time."
@@ -84,6 +86,43 @@ def measure_http(url: str, bodies=lambda i: None, concurrency: int = 1, seconds:
     "Closed-loop load on `url` (`bodies(i)`: the JSON of request i) from `concurrency` clients for `seconds`."
     # an event loop of its own, in a thread of its own: a notebook's kernel already runs one in this thread
     with ThreadPoolExecutor(1) as pool: return pool.submit(asyncio.run, _closed_loop(url, bodies, concurrency, seconds, method)).result()
+
+# %% ../../../nbs/kit/11_measuring.ipynb #71e274ff
+import json, os, shutil, subprocess, tempfile
+
+WRK_SCRIPT = """
+local bodies, turn = {}, 0
+for line in io.lines(os.getenv("SPEEDRUN_WRK_BODIES")) do bodies[#bodies + 1] = line end
+wrk.method = os.getenv("SPEEDRUN_WRK_METHOD")
+wrk.headers["Content-Type"] = "application/json"
+if #bodies == 1 then wrk.body = bodies[1] end
+if #bodies > 1 then
+  request = function()
+    turn = turn % #bodies + 1
+    return wrk.format(nil, nil, nil, bodies[turn])
+  end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("SPEEDRUN-WRK %d %d %d %.1f %.1f %.1f\\n", summary.requests, summary.duration,
+                         e.connect + e.read + e.write + e.timeout + e.status, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+def measure_wrk(url: str, bodies: list | None = None, connections: int = 1, seconds: float = 5) -> Measurement:
+    "Closed-loop load on `url` from wrk (one thread, `connections` clients, for `seconds`): `bodies` (JSON) POSTed in turn, or GETs when there are none."
+    wrk = shutil.which('wrk')
+    if wrk is None: raise RuntimeError('wrk is missing: ci/setup.sh installs Debian\'s wrk (apt-get install wrk)')
+    with tempfile.TemporaryDirectory() as folder:
+        script, lines = Path(folder)/'speedrun.lua', Path(folder)/'bodies.jsonl'
+        script.write_text(WRK_SCRIPT); lines.write_text(''.join(json.dumps(body) + '\n' for body in bodies or []))
+        environment = {**os.environ, 'SPEEDRUN_WRK_BODIES': str(lines), 'SPEEDRUN_WRK_METHOD': 'POST' if bodies else 'GET'}
+        run = subprocess.run([wrk, '-t1', f'-c{connections}', f'-d{max(1, round(seconds))}s', '--timeout', '10s', '-s', str(script), url],
+                             capture_output=True, text=True, env=environment, timeout=seconds + 60)
+    summary = next((line.split()[1:] for line in run.stdout.splitlines() if line.startswith('SPEEDRUN-WRK ')), None)
+    if run.returncode or summary is None: raise RuntimeError(f'wrk failed (exit {run.returncode}): {(run.stderr or run.stdout).strip()[-500:]}')
+    requests, duration_us, errors, p50_us, p99_us, max_us = (float(value) for value in summary)
+    return Measurement(p50_us / 1000, p99_us / 1000, requests / (duration_us / 1e6), int(requests), int(errors), max_us / 1000)
 
 # %% ../../../nbs/kit/11_measuring.ipynb #4ca5534a
 def process_rss_mb(pid: int) -> float:

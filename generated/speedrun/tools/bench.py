@@ -38,13 +38,14 @@ def gcp_results(settings: Settings, count: int = 300) -> dict:
 def results_dir(settings: Settings) -> Path: return settings.build_dir/'bench'
 
 def _families(settings: Settings, seconds: float, stream_count: int, gcp_count: int, versions, workers, consumer_processes) -> dict:
-    from speedrun.spam.benchmark import model_serving_results, online_feature_results
+    from speedrun.spam.benchmark import CEILING_SCENARIOS, ceiling_results, model_serving_results, online_feature_results
     return {'model_serving': lambda: model_serving_results(settings, versions, workers, seconds),
+            'compiled_client': lambda: ceiling_results(settings, tuple(s for s in CEILING_SCENARIOS if s[0] in versions), workers, seconds=seconds),
             'online_features': lambda: online_feature_results(settings, min(seconds, 3)),
             'streaming': lambda: streaming_results(settings, stream_count, consumer_processes), 'gcp': lambda: gcp_results(settings, gcp_count)}
 
 def run_benchmarks(settings: Settings | None = None, seconds: float = 5, stream_count: int = 2000, gcp_count: int = 300,
-                   versions=('v1', 'v2', 'v3'), workers=(1, 2), families=('model_serving', 'online_features', 'streaming', 'gcp'),
+                   versions=('v1', 'v2', 'v3'), workers=(1, 2), families=('model_serving', 'compiled_client', 'online_features', 'streaming', 'gcp'),
                    progress: bool = False, consumer_processes=(1, 2, 3)) -> dict:
     "Run the chosen families, write `build/bench/results.json`, and return the results (`progress`: print each family's start and time)."
     from speedrun.spam.benchmark import BATCH_SIZES, CONCURRENCY
@@ -53,7 +54,8 @@ def run_benchmarks(settings: Settings | None = None, seconds: float = 5, stream_
                'settings': {'seconds_per_run': seconds, 'concurrency': list(CONCURRENCY), 'batch_sizes': list(BATCH_SIZES)},
                'overhead': ('the load generator (async httpx) runs on the same cores as the servers: its own cost per request '
                             'is inside every HTTP figure (http_floor: GET /health of a trivial app, measured the same way, one client), '
-                            'and 4 clients already compete with 2 workers for 2 cores')}
+                            'and 4 clients already compete with 2 workers for 2 cores; compiled_client measures the main paths with wrk, '
+                            'a load generator in C, each beside the same server\'s GET /health measured the same way')}
     with SERVICES.start('home', settings=settings, log_prefix='bench-') as running:
         results['http_floor'] = vars(measure_http(f"{running.url('home')}/health", method='GET', seconds=min(seconds, 2)))
     steps = _families(settings, seconds, stream_count, gcp_count, versions, workers, consumer_processes)

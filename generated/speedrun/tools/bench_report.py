@@ -52,6 +52,15 @@ def plot_results(results: dict, folder: Path | None = None) -> list[Path]:
             frame.pivot(index='scenario', columns='setting', values='texts_per_second').loc[[f'batch {n}' for n in BATCH_SIZES]].plot.bar(
                 ax=axis, rot=0, logy=True, title=f'{model}: texts per second', legend=axis is np.atleast_1d(axes)[0])
         figures.append(('serving_throughput.png', figure))
+    ceiling = pd.DataFrame([row for row in results.get('compiled_client', []) if 'p50_ms' in row])
+    if len(ceiling):
+        ceiling = ceiling.assign(path=(ceiling.model.fillna('') + ' ' + ceiling.scenario).str.strip(),
+                                 setting=ceiling.workers.astype(str) + ' worker(s), ' + ceiling.concurrency.astype(str) + ' client(s)')
+        figure, axes = plt.subplots(1, ceiling.backend.nunique(), figsize=(11, 3), sharey=True)
+        for axis, (backend, frame) in zip(np.atleast_1d(axes), ceiling.groupby('backend')):
+            frame.pivot(index='path', columns='setting', values='per_second').plot.bar(ax=axis, rot=0, title=f'{backend}: requests per second (wrk)',
+                                                                                       legend=axis is np.atleast_1d(axes)[0])
+        figures.append(('serving_ceiling.png', figure))
     features = pd.DataFrame([row for row in results.get('online_features', []) if 'p50_ms' in row])
     if len(features):
         figure, axis = plt.subplots(figsize=(7, 2.8))
@@ -74,6 +83,11 @@ def result_lines(results: dict) -> list[str]:
         lines.append(f"serving {row['model']} {('workers ' + str(row['workers'])) if row['workers'] else 'in-process':<12} {row['scenario']:<24} "
                      f"c={row['concurrency']}  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  {row['per_second']:7.0f} req/s "
                      f"{row['texts_per_second']:8.0f} texts/s  floor {row['floor_p50_ms']:6.2f} ms  x{row['ratio_to_floor']:.1f}")
+    for row in results.get('compiled_client', []):
+        if 'skipped' in row: lines.append(f"wrk {row['backend']}: skipped: {row['skipped']}"); continue
+        raw = f"  raw call {row['raw_p50_ms']:.2f} ms" if row.get('raw_p50_ms') else ''
+        lines.append(f"wrk {row['backend']:<9} workers {row['workers']} {row['model'] or '':<3} {row['scenario']:<11} c={row['concurrency']}  p50 {row['p50_ms']:6.2f} ms  "
+                     f"p99 {row['p99_ms']:6.2f} ms  max {row['max_ms']:6.1f} ms  {row['per_second']:6.0f} req/s  {row['share_of_health']:4.0%} of /health{raw}")
     for row in results.get('online_features', []):
         if 'skipped' in row: lines.append(f"features {row['backend']}: skipped: {row['skipped']}"); continue
         lines.append(f"features {row['backend']:<9} {row['path']:<22} {row['entities']:>3} entities  p50 {row['p50_ms']:7.2f} ms  "

@@ -40,4 +40,28 @@ def target_checks(results: dict) -> list[dict]:
     streaming = results.get('streaming', {})
     ratio = streaming.get('ratio_to_floor')
     check('ride pipeline rate over the emulator rate', ratio, 0.6, ratio and ratio >= 0.6, 'at least 60 % of the raw emulator rate')
+    _ceiling_checks([row for row in results.get('compiled_client', []) if 'p50_ms' in row], check)
     return checks
+
+def _ceiling_checks(ceiling: list[dict], check) -> None:
+    "The goals of the server's own ceiling, measured with wrk (`compiled_client`)."
+    def share(backend, model, scenario):
+        row = find_row(ceiling, backend=backend, workers=1, model=model, scenario=scenario, concurrency=4)
+        return row and row['share_of_health']
+    for model, scenario, goal in (('v1', 'cached', 0.6), ('v1', 'uncached', 0.4), ('v3', 'uncached', 0.25)):
+        value = share('sqlite', model, scenario)
+        check(f'{model} {scenario} req/s over GET /health req/s (wrk, 4 clients, 1 worker, SQLite)', value, goal, value and value >= goal,
+              f'a request costs the server at most {1 / goal:.1f} times what /health costs')
+    pairs = [(row, find_row(ceiling, backend=row['backend'], workers=2, model=row['model'], scenario=row['scenario'], concurrency=1))
+             for row in ceiling if row['concurrency'] == 4 and row['workers'] == 2]
+    worst = min((four['per_second'] / one['per_second'] for four, one in pairs if one), default=None)
+    check('req/s at 4 clients over 1 client, worst path (wrk, 2 workers, both backends)', worst, 1.0, worst and worst >= 1.0, 'more clients never get less done')
+    tail = max((row['p99_ms'] / row['p50_ms'] for row in ceiling if row['concurrency'] == 4), default=None)
+    check('p99 over p50, worst path (wrk, 4 clients)', tail, 3.0, tail and tail <= 3.0, 'the tail within three times the median')
+    longest = max((row['max_ms'] for row in ceiling), default=None)
+    check('slowest request of any wrk run (ms)', longest, 100.0, longest and longest <= 100.0, 'no request over 100 ms')
+    spreads = [share('sqlite', m, s) / share('cassandra', m, s) for m, s in (('v1', 'cached'), ('v1', 'uncached'), ('v3', 'uncached'))
+               if share('sqlite', m, s) and share('cassandra', m, s)]
+    spread = max(spreads, default=None)
+    check('SQLite share of /health over the Cassandra share, worst path (wrk, 4 clients, 1 worker)', spread, 1.5, spread and spread <= 1.5,
+          'the Cassandra backend within 1.5 times the SQLite ratios')
