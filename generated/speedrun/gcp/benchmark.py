@@ -9,7 +9,7 @@ from contextlib import nullcontext, redirect_stdout
 from dataclasses import replace
 import httpx
 from fastcore.script import call_parse
-from ..kit.measuring import measure_in_process, started_together
+from ..kit.measuring import measure_interleaved, started_together
 from ..kit.services import RunningServices
 from ..kit.settings import Settings, read_settings
 from .data import add_data_point
@@ -38,10 +38,9 @@ def benchmark_gcp_paths(count: int = 300, settings: Settings | None = None, runn
         def predict():
             response = http.get(f"{running.url('ml-api')}/predict/{data_point_id}"); response.raise_for_status()
             assert response.json()['prediction']['labels'][0] == 'mobile'
-        results = {'raw model call (in-process)': vars(measure_in_process(lambda: classifier.classify([BENCHMARK_TEXT]), count=count, warm_up=10))}
-        results['zero-shot server POST /classify'] = vars(measure_in_process(classify, count=count, warm_up=10))
-        results['ML API GET /predict/{id}'] = vars(measure_in_process(predict, count=count, warm_up=10))
-    return results
+        layers = {'raw model call (in-process)': lambda: classifier.classify([BENCHMARK_TEXT]),
+                  'zero-shot server POST /classify': classify, 'ML API GET /predict/{id}': predict}
+        return {name: vars(m) for name, m in measure_interleaved(layers, count=count, rounds=10, warm_up=10).items()}
 
 def result_lines(results: dict[str, dict]) -> list[str]:
     floor = next(iter(results.values()))['p50_ms']

@@ -48,15 +48,17 @@ def measure_in_process(call: Callable[[], object], seconds: float | None = None,
         latencies += timed(lambda _: call(), [None])
     return Measurement.of(latencies, time.perf_counter() - started)
 
-def measure_interleaved(calls: dict[str, Callable[[], object]], seconds: float, rounds: int = 5, warm_up: int = 5) -> dict[str, Measurement]:
-    "Each of `calls` for `seconds`, in `rounds` turns taken in order (a, b, a, b, ...): a slow spell of a shared machine falls on all of them alike."
+def measure_interleaved(calls: dict[str, Callable[[], object]], seconds: float | None = None, rounds: int = 5, warm_up: int = 5,
+                        count: int | None = None) -> dict[str, Measurement]:
+    "Each of `calls` for `seconds` (or `count` times), in `rounds` turns taken in order (a, b, a, b, ...): a slow spell of a shared machine falls on all of them alike."
     for call in calls.values():
         for _ in range(warm_up): call()
     latencies, spent = {name: [] for name in calls}, dict.fromkeys(calls, 0.0)
-    for _ in range(rounds):
+    for turn in range(rounds):
         for name, call in calls.items():
-            started = time.perf_counter()
-            while time.perf_counter() - started < seconds / rounds: latencies[name] += timed(lambda _: call(), [None])
+            started, calls_due = time.perf_counter(), None if count is None else count * (turn + 1) // rounds
+            while (time.perf_counter() - started < seconds / rounds) if count is None else len(latencies[name]) < calls_due:
+                latencies[name] += timed(lambda _: call(), [None])
             spent[name] += time.perf_counter() - started
     return {name: Measurement.of(latencies[name], spent[name]) for name in calls}
 

@@ -59,6 +59,7 @@ class Settings:
     api_keys: dict[str, str] = field(repr=False)  # key -> caller name
     trusted_proxies: tuple[str, ...]
     call_rate_limit: tuple[int, float] | None  # (calls, seconds)
+    call_log_write_ms: int
     spam_model_versions: tuple[str, ...]
     remote_gcp_database_url: str | None = field(repr=False)
     gcp_feature_registry: str | None

@@ -57,6 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     _S('SPEEDRUN_API_KEYS', 'api_keys', '', 'keys', '`name:key` pairs (comma-separated); when set, writes and the call log need a key in the `X-API-Key` header', 'every API'),
     _S('SPEEDRUN_TRUSTED_PROXIES', 'trusted_proxies', '', 'names', 'addresses of proxies whose `X-Forwarded-For` names the caller; empty: trust no header', 'every API'),
     _S('SPEEDRUN_CALL_RATE_LIMIT', 'call_rate_limit', '', 'rate', '`CALLS/SECONDS` per caller and model version, counted in the call log (`600/60`); empty: no limit', 'the model-serving API'),
+    _S('SPEEDRUN_CALL_LOG_WRITE_MS', 'call_log_write_ms', '5', 'integer', 'milliseconds the call log gathers entries before it writes them, in one transaction (written behind the answers; all of them on a clean stop)', 'the model-serving API'),
     _S('SPAM_MODEL_VERSIONS', 'spam_model_versions', 'v1,v2,v3', 'names', "the original tutorial's name: the spam model versions the model-serving API serves", 'the model-serving API, the web client'),
     _S('SPEEDRUN_REMOTE_GCP_DATABASE_URL', 'remote_gcp_database_url', '', 'secret', 'SQLAlchemy URL of the data-point and prediction tables elsewhere (Cloud SQL); empty: SQLite in the build folder', 'the GCP story'),
     _S('SPEEDRUN_GCP_FEATURE_REGISTRY', 'gcp_feature_registry', '', 'optional', "Feast registry of the GCP feature store (`gs://BUCKET/registry.db` in the cloud); empty: a file in the build folder", 'the GCP story'),

@@ -13,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 from ..kit.http import AccessPolicy, Number, Text, quietly, refusal, workbook_app
 from ..kit.settings import Settings, read_settings
+from ..kit.storage import WriteBehind
 from .loading import load_model
 from .models import InvalidFeatures, TextClassifierModel, top_label
 from .storage import SpamStorage, open_storage
@@ -20,8 +21,8 @@ from .storage import SpamStorage, open_storage
 # %% auto #0
 __all__ = ['MAX_TEXTS_PER_BATCH', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest', 'TopLabel',
            'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'cached_answers',
-           'cached_answer', 'cached_batch', 'prediction_answer', 'model_router', 'create_model_serving_app',
-           'calls_logged']
+           'call_entry', 'cached_answer', 'cached_batch', 'prediction_answer', 'model_router',
+           'create_model_serving_app', 'calls_logged']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
@@ -52,69 +53,82 @@ def cache_key(value: Any) -> str: return json.dumps(value, sort_keys=True, separ
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #89f42940
 def cached_answers(storage: SpamStorage, model: TextClassifierModel, endpoint: str, values: list, options: Options,
-                   compute_many: Callable[[list], list[dict]], background: BackgroundTasks) -> list[dict]:
-    "Each value's answer with `from_cache`: hits looked up, the misses computed in one call and cached after the response."
+                   compute_many: Callable[[list], list[dict]], background: BackgroundTasks, log_call: Callable[[], None]) -> list[dict]:
+    "Each value's answer with `from_cache`: hits looked up, the misses computed in one call; `log_call()` once the misses are cached (after the response), at once when there are none."
     keys = [cache_key(value) for value in values]
     answers = [None if options.skip_cache else quietly(storage.cached_output, endpoint, model.cache_tag, key) for key in keys]
     misses = {i for i, answer in enumerate(answers) if answer is None}
     for i, answer in zip(sorted(misses), compute_many([values[i] for i in sorted(misses)]) if misses else []): answers[i] = answer
-    if misses: background.add_task(quietly, storage.store_outputs, endpoint, model.cache_tag, [(keys[i], answers[i]) for i in sorted(misses)])
+    if misses: background.add_task(_cache_then_log, storage, endpoint, model.cache_tag, [(keys[i], answers[i]) for i in sorted(misses)], log_call)
+    else: log_call()
     return [{**answer, 'from_cache': i not in misses, **({'input': values[i]} if options.echo_input else {})}
             for i, answer in enumerate(answers)]
 
-def cached_answer(storage: SpamStorage, model: TextClassifierModel, endpoint: str, value: Any, options: Options,
+def _cache_then_log(storage: SpamStorage, endpoint: str, tag: str, items: list, log_call: Callable[[], None]) -> None:
+    quietly(storage.store_outputs, endpoint, tag, items); log_call()
+
+def call_entry(call_log: WriteBehind, caller: str, endpoint: str, version: str, value: Any) -> Callable[[], None]:
+    "What queues one call's log entry, stamped now (a late request during shutdown is answered, its entry logged as lost)."
+    row = (caller, endpoint, version, cache_key(value), datetime.now(timezone.utc))
+    return lambda: quietly(call_log.add, row)
+
+def cached_answer(storage: SpamStorage, call_log: WriteBehind, model: TextClassifierModel, endpoint: str, value: Any, options: Options,
                   compute: Callable[[], dict], caller: str, background: BackgroundTasks) -> dict:
-    "The answer of `endpoint` for one value; after the response, its cache write (on a miss), then the call logged."
-    [answer] = cached_answers(storage, model, endpoint, [value], options, lambda _: [compute()], background)
-    background.add_task(quietly, storage.log_call, caller, endpoint, model.version, cache_key(value))
+    "The answer of `endpoint` for one value; its cache write after the response (on a miss), then the call queued for the log."
+    [answer] = cached_answers(storage, model, endpoint, [value], options, lambda _: [compute()], background,
+                              call_entry(call_log, caller, endpoint, model.version, value))
     return {**answer, 'model_version': model.version}
 
-def cached_batch(storage: SpamStorage, model: TextClassifierModel, endpoint: str, values: list, options: Options,
+def cached_batch(storage: SpamStorage, call_log: WriteBehind, model: TextClassifierModel, endpoint: str, values: list, options: Options,
                  compute_many: Callable[[list], list[dict]], caller: str, background: BackgroundTasks) -> dict:
     "Answers for many inputs, cached under the single endpoint's keys; the batch logged as one call, after its cache write."
-    results = cached_answers(storage, model, endpoint, values, options, compute_many, background)
-    background.add_task(quietly, storage.log_call, caller, f'{endpoint}_batch', model.version, cache_key(values))
+    results = cached_answers(storage, model, endpoint, values, options, compute_many, background,
+                             call_entry(call_log, caller, f'{endpoint}_batch', model.version, values))
     return {'results': results, 'cache_hits': sum(result['from_cache'] for result in results), 'model_version': model.version}
 
 def prediction_answer(prediction: dict) -> dict: return {'prediction': prediction, 'top': top_label(prediction)}
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #deb591c1
-def model_router(model: TextClassifierModel, storage: SpamStorage, access: AccessPolicy | None = None) -> APIRouter:
-    "The endpoints of one model version, under `/model/{version}`."
+def model_router(model: TextClassifierModel, storage: SpamStorage, access: AccessPolicy | None = None, call_log: WriteBehind | None = None) -> APIRouter:
+    "The endpoints of one model version, under `/model/{version}`; calls logged through `call_log` (the app's write-behind queue)."
     router = APIRouter(prefix=f'/model/{model.version}', tags=[f'model {model.version}'])
-    access = access or AccessPolicy()
+    access, call_log = access or AccessPolicy(), call_log or WriteBehind(storage.log_calls, name='call log')
+    def call_times_since(caller: str, since: datetime, limit: int) -> list[datetime]:
+        queued = [at for who, _, version, _, at in call_log.pending() if who == caller and version == model.version and at > since]
+        return sorted(queued + storage.call_times_since(caller, model.version, since, limit), reverse=True)[:limit]
     def admitted(request: Request) -> str:
         caller = access.caller(request)
-        access.check_rate(lambda since, limit: storage.call_times_since(caller, model.version, since, limit), caller, f'model {model.version}')
+        access.check_rate(lambda since, limit: call_times_since(caller, since, limit), caller, f'model {model.version}')
         return caller
     def features_of(texts): return model.texts_to_features(texts)
     def predictions_of(features): return [prediction_answer(p) for p in model.features_to_predictions(features)]
 
     @router.post('/text_to_features', response_model=FeaturesAnswer, response_model_exclude_none=True)
     def text_to_features(body: TextRequest, request: Request, background: BackgroundTasks):
-        return cached_answer(storage, model, 'text_to_features', body.text, body, lambda: {'features': features_of([body.text])[0]}, admitted(request), background)
+        return cached_answer(storage, call_log, model, 'text_to_features', body.text, body, lambda: {'features': features_of([body.text])[0]}, admitted(request), background)
 
     @router.post('/features_to_prediction', response_model=PredictionAnswer, response_model_exclude_none=True)
     def features_to_prediction(body: FeaturesRequest, request: Request, background: BackgroundTasks):
         model.check_features(body.features)
-        return cached_answer(storage, model, 'features_to_prediction', body.features, body, lambda: predictions_of([body.features])[0], admitted(request), background)
+        return cached_answer(storage, call_log, model, 'features_to_prediction', body.features, body, lambda: predictions_of([body.features])[0], admitted(request), background)
 
     @router.post('/text_to_prediction', response_model=PredictionAnswer, response_model_exclude_none=True)
     def text_to_prediction(body: TextRequest, request: Request, background: BackgroundTasks):
-        return cached_answer(storage, model, 'text_to_prediction', body.text, body, lambda: predictions_of(features_of([body.text]))[0], admitted(request), background)
+        return cached_answer(storage, call_log, model, 'text_to_prediction', body.text, body, lambda: predictions_of(features_of([body.text]))[0], admitted(request), background)
 
     @router.post('/text_to_prediction_batch', response_model=BatchAnswer)
     def text_to_prediction_batch(body: TextsRequest, request: Request, background: BackgroundTasks):
-        return cached_batch(storage, model, 'text_to_prediction', body.texts, body, lambda texts: predictions_of(features_of(texts)), admitted(request), background)
+        return cached_batch(storage, call_log, model, 'text_to_prediction', body.texts, body, lambda texts: predictions_of(features_of(texts)), admitted(request), background)
 
     @router.post('/features_to_prediction_batch', response_model=BatchAnswer)
     def features_to_prediction_batch(body: FeaturesBatchRequest, request: Request, background: BackgroundTasks):
         for vector in body.features: model.check_features(vector)
-        return cached_batch(storage, model, 'features_to_prediction', body.features, body, predictions_of, admitted(request), background)
+        return cached_batch(storage, call_log, model, 'features_to_prediction', body.features, body, predictions_of, admitted(request), background)
 
     @router.get('/recent_call_log', response_model=list[LoggedCall])
     def recent_call_log(request: Request, limit: Annotated[int, Field(ge=1, le=1000)] = 50):
         caller = access.key_required(request, 'reading the call log')
+        quietly(call_log.flush)  # what this server has queued is in the log before it is read
         try: calls = storage.recent_calls(caller, model.version, limit)
         except Exception as error:
             unavailable = refusal(503, f'the call log is unavailable ({type(error).__name__}: {str(error)[:200]}); try again shortly')
@@ -131,17 +145,18 @@ def create_model_serving_app(settings: Settings | None = None, models: list[Text
     models = models or [load_model(version, settings) for version in settings.spam_model_versions]
     storage = storage or open_storage(settings)
     for model in models: model.features_to_predictions(model.texts_to_features(['warm up']))
-    served = {model.version: model for model in models}
+    served, call_log = {model.version: model for model in models}, WriteBehind(storage.log_calls, settings.call_log_write_ms / 1000, name='call log')
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        call_log.close()  # every queued call written (or, the storage down, reported lost) before the storage closes
         storage.close()
 
     app = workbook_app('Spam model-serving API', settings, health=lambda: {'models': list(served)}, lifespan=lifespan,
                        invalid_requests=(InvalidFeatures,))
     access = AccessPolicy.from_settings(settings)
-    for model in models: app.include_router(model_router(model, storage, access))
+    for model in models: app.include_router(model_router(model, storage, access, call_log))
 
     @app.api_route('/model/{version}/{endpoint:path}', methods=['GET', 'POST'], include_in_schema=False)
     def not_served(version: str, endpoint: str):

@@ -62,8 +62,12 @@ class SpamStorage(ABC):
     def store_outputs(self, endpoint: str, version: str, items: list[tuple[str, dict]]) -> None:
         "Cache many answers (`(input_json, output)` pairs) at once; backends write them in one round."
         for input_json, output in items: self.store_output(endpoint, version, input_json, output)
+    def log_call(self, caller: str, endpoint: str, version: str, input_json: str) -> None:
+        "Log one call, made now (expires after the TTL)."
+        self.log_calls([(caller, endpoint, version, input_json, datetime.now(timezone.utc))])
     @abstractmethod
-    def log_call(self, caller: str, endpoint: str, version: str, input_json: str) -> None: "Log one call (expires after the TTL)."
+    def log_calls(self, calls: list[tuple[str, str, str, str, datetime]]) -> None:
+        "Log calls `(caller, endpoint, version, input_json, called_at)` in one round (a transaction on SQLite), each expiring a TTL after it was made."
     @abstractmethod
     def recent_calls(self, caller: str, version: str, limit: int = 50) -> list[dict]:
         "A caller's unexpired calls, newest first: `{called_at, endpoint, version, input_json}` (the input as JSON text)."
@@ -110,9 +114,11 @@ class SqliteStorage(SpamStorage):
         with self.file.transaction() as connection:
             connection.executemany('INSERT OR REPLACE INTO model_serving_api_cache VALUES (?, ?, ?, ?)',
                                    [(endpoint, version, input_json, json.dumps(output)) for input_json, output in items])
-    def log_call(self, caller, endpoint, version, input_json):
-        called_at = datetime.now(timezone.utc).isoformat(timespec='microseconds')
-        self._rows('INSERT INTO spam_calls_log VALUES (?, ?, ?, ?, ?, ?)', (caller, version, called_at, endpoint, input_json, time.time() + self.call_log_ttl))
+    def log_calls(self, calls):
+        with self.file.transaction() as connection:
+            connection.executemany('INSERT INTO spam_calls_log VALUES (?, ?, ?, ?, ?, ?)', [
+                (caller, version, at.astimezone(timezone.utc).isoformat(timespec='microseconds'), endpoint, input_json, at.timestamp() + self.call_log_ttl)
+                for caller, endpoint, version, input_json, at in calls])
     def recent_calls(self, caller, version, limit=50):
         rows = self._rows('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? AND expires_at > ? '
                           'ORDER BY called_at DESC LIMIT ?', (caller, version, time.time(), limit))
@@ -174,9 +180,11 @@ class CassandraStorage(SpamStorage):
         if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
         execute_concurrent_with_args(self.session, self.prepared[cql], [(endpoint, version, input_json, json.dumps(output)) for input_json, output in items],
                                      concurrency=32, raise_on_first_error=True)
-    def log_call(self, caller, endpoint, version, input_json):
-        self._run('INSERT INTO spam_calls_log (caller_id, version, called_at, call_id, endpoint, input_json) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?',
-                  (caller, version, datetime.now(timezone.utc), new_time_uuid(), endpoint, input_json, self.call_log_ttl))
+    def log_calls(self, calls):
+        cql = 'INSERT INTO spam_calls_log (caller_id, version, called_at, call_id, endpoint, input_json) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?'
+        if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
+        execute_concurrent_with_args(self.session, self.prepared[cql], [(caller, version, at, new_time_uuid(), endpoint, input_json, self.call_log_ttl)
+                                                                        for caller, endpoint, version, input_json, at in calls], concurrency=32, raise_on_first_error=True)
     def recent_calls(self, caller, version, limit=50):
         rows = self._run('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? LIMIT ?', (caller, version, limit))
         return [{'called_at': row.called_at.replace(tzinfo=timezone.utc).isoformat(timespec='microseconds'), 'endpoint': row.endpoint,
