@@ -161,13 +161,17 @@ def stop_all_processes() -> None:
 
 # %% ../../../nbs/kit/01_processes.ipynb #d7a0988b
 def start_process(command: list[str], name: str, log_dir: Path, ready: Callable[[], bool] | None = None, timeout: float = 60,
-                  url: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None) -> RunningProcess:
-    "Run `command` in the background as `name` (its log in `log_dir`) and wait until `ready()` is true (not at all without `ready`)."
+                  url: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
+                  default_signals: tuple[int, ...] = ()) -> RunningProcess:
+    """Run `command` in the background as `name` (its log in `log_dir`) and wait until `ready()` is true (not at all without `ready`).
+    `default_signals` go back to their default handling in the child, as a terminal starts it: a process started in the background
+    may ignore SIGINT or SIGHUP, and a `make` started with a signal ignored keeps ignoring it."""
     log_path = Path(log_dir)/f'{name}.log'
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    restore = (lambda: [signal.signal(s, signal.SIG_DFL) for s in default_signals]) if default_signals else None
     with open(log_path, 'wb') as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+                                   env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, preexec_fn=restore)
     running = RunningProcess(name, process, log_path, url)
     _RUNNING[process.pid] = running
     pid_file(process.pid).parent.mkdir(parents=True, exist_ok=True)
