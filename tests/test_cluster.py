@@ -1,7 +1,9 @@
 """The workbook on a Cassandra cluster of three real nodes (ci/cassandra.sh on 127.0.0.1, 127.0.0.2 and 127.0.0.3, on the ports of
 speedrun.kit.cluster.LocalCluster): chapter 09 end to end first, which starts the nodes the tests below then use; the keyspace with three replicas and every statement at LOCAL_QUORUM; one node killed while the APIs, the feature
-reads and three ride consumers work, and brought back; two nodes down; three ride consumers sharing their claims in Cassandra
-with duplicates, poison and one of them killed mid-batch (the drills of speedrun.tools.cluster_drills, as the chapter runs them). What is promised is checked where a reader would look (the answers,
+reads and three ride consumers work, and brought back; three ride consumers sharing their claims in Cassandra
+with duplicates, poison and one of them killed mid-batch (the drills of speedrun.tools.cluster_drills, as the chapter runs them,
+here larger and with more watched). Two nodes down is checked by the chapter's own check cell (three 503s naming LOCAL_QUORUM
+where a quorum is needed, the prediction answered and not from the cache), on this same cluster, once. What is promised is checked where a reader would look (the answers,
 the inbox, the predictions topic), and each test prints what it measured. `make cluster-test` runs the long versions
 (SPEEDRUN_CLUSTER_OUTAGE_SECONDS, SPEEDRUN_CLUSTER_RIDES)."""
 import json
@@ -27,11 +29,11 @@ from speedrun.spam.storage import open_storage
 from speedrun.spam.user_data import load_sample_inboxes
 from speedrun.tools.architecture import SERVICES
 from speedrun.tools.chapters import run_chapter
-from speedrun.tools.cluster_drills import lose_a_node, lose_two_nodes, ride_messages, share_claims, wait_for
+from speedrun.tools.cluster_drills import lose_a_node, ride_messages, share_claims, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTAGE_SECONDS = float(os.environ.get('SPEEDRUN_CLUSTER_OUTAGE_SECONDS', '15'))  # one node down under load (make cluster-test: longer)
-RIDES = int(os.environ.get('SPEEDRUN_CLUSTER_RIDES', '1500'))  # rides for the consumers sharing claims
+RIDES = int(os.environ.get('SPEEDRUN_CLUSTER_RIDES', '600'))  # rides for the consumers sharing claims (make cluster-test: 10,000)
 
 
 CHAPTER = ROOT/'chapters'/'09_2022.ipynb'
@@ -168,17 +170,6 @@ def test_a_node_killed_under_load_fails_no_request_and_loses_nothing(started_clu
     consumers = sorted(set(m.attributes.get('consumer') for m in reader.messages(PREDICTIONS_TOPIC)))
     print(f'\none node killed under load: {summary}; feature reads {feature_reads}; {len(ours)} rides predicted once each by {consumers}, '
           f"{settled['resent']} sent again")
-
-
-def test_two_nodes_down_is_a_clear_503_and_never_a_wrong_answer(started_cluster, workbook_on_cluster):
-    two_down = lose_two_nodes(started_cluster, workbook_on_cluster.running, HOSTS[1:])
-    inbox, write, prediction = (two_down['answers'][what] for what in ('inbox read', 'inbox write', 'prediction'))
-    assert inbox.status_code == 503 and 'LOCAL_QUORUM' in inbox.json()['detail'] and inbox.headers['Retry-After'], inbox.text
-    assert write.status_code == 503 and 'LOCAL_QUORUM' in write.json()['detail'], write.text
-    assert prediction.status_code == 200 and prediction.json()['top']['label'] == 'spam' and prediction.json()['from_cache'] is False, prediction.text
-    print(f'\ntwo of three nodes down: inbox read {inbox.status_code} "{inbox.json()["detail"][:120]}...", inbox write {write.status_code}, '
-          f"prediction 200 ({prediction.json()['top']['label']}, not from the cache); both nodes back in {two_down['back seconds']:.1f} s, "
-          f"inbox 200 again {two_down['inbox again after (s)']:.1f} s later")
 
 
 # --- several consumers sharing claims in Cassandra ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The chapters run as a reader runs them: in JupyterLab, started as `make lab` starts it, each chapter opened by its address in
 headless Chromium and run with Run All from the UI (speedrun.tools.lab). No cell may show an error, the last cell must run,
 the kernel must be the workbook's, and the chapter's file must be unchanged (the test's parameters are never saved).
-Screenshots in build/lab/. `make test` runs chapter 00 and chapter 04 with the quick parameters; `make lab-test`
+Screenshots in build/lab/. `make test` runs chapter 00 and chapter 04 with the quick parameters, in the independent group (neither
+needs another chapter; screenshots in build/independent/lab/); `make lab-test`
 (SPEEDRUN_LAB_CHAPTERS=all) every chapter at the reader's defaults, in order; SPEEDRUN_LAB_CHAPTERS=04,06 those chapters
 at their defaults. The chapters start the Cassandra node and the Pub/Sub emulator themselves when nothing answers; what
 they started for this test is stopped at its end (with `make test`, both were up before and stay up)."""

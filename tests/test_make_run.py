@@ -1,4 +1,4 @@
-"""`make run` as a reader runs it, after the chapters have built what it serves: two services at a time for the signals
+"""`make run` as a reader runs it: two services that need no model (in the independent group, beside the chapters) for the signals
 GNU make does not pass on (SIGHUP, SIGINT), for a signal in the middle of the start-up, and for the refusal of a second
 `make run`. The signal goes to the `make` process only; every process below it (recorded before the signal) must be
 gone, and every port it served free, within seconds. The whole architecture starts once, in tests/test_originals.py,
