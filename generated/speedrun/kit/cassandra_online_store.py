@@ -24,9 +24,9 @@ from .connections import RetryOnTimeouts, cassandra_session
 from .settings import Settings
 
 # %% auto #0
-__all__ = ['STORE_TYPE', 'KNOWN_KEYS_MAX', 'row_class', 'cached_named_tuple_factory', 'release_timer_when_done',
-           'WorkbookCassandraOnlineStoreConfig', 'WorkbookCassandraOnlineStore', 'entity_key_hex',
-           'raw_partition_reader']
+__all__ = ['STORE_TYPE', 'KNOWN_KEYS_MAX', 'REQUEST_TIMEOUT', 'row_class', 'cached_named_tuple_factory',
+           'release_timer_when_done', 'WorkbookCassandraOnlineStoreConfig', 'WorkbookCassandraOnlineStore',
+           'entity_key_hex', 'raw_partition_reader']
 
 # %% ../../../nbs/kit/05a_cassandra_online_store.ipynb #48f1b1a4
 @lru_cache(maxsize=256)
@@ -69,6 +69,10 @@ class WorkbookCassandraOnlineStoreConfig(CassandraOnlineStoreConfig):
         return value
 
 KNOWN_KEYS_MAX = 100_000  # partition keys a store remembers (about 30 MB); past that it starts again
+# seconds a read or write may take, its retries included, when `request_timeout` is not configured: the workbook's own sessions'
+# (speedrun.kit.connections). The driver's 10 s ended a read whose first replica timed out on the node (5 s) while its retry on the
+# next replica was under way: one failed read with a node of three just killed, seen in tests/test_cluster.py.
+REQUEST_TIMEOUT = 20.0
 
 class WorkbookCassandraOnlineStore(CassandraOnlineStore):
     "Feast's Cassandra online store, reading and writing at the configured consistency level, its rows from one class per column list, its reads in one pass."
@@ -78,11 +82,12 @@ class WorkbookCassandraOnlineStore(CassandraOnlineStore):
         session = super()._get_session(config)  # connects, and chooses the read and write profiles
         if fresh:
             level = config.online_store.consistency_level
-            at_level = {} if level is None else {'consistency_level': ConsistencyLevel.name_to_value[level.upper()]}
+            profile_changes = {} if level is None else {'consistency_level': ConsistencyLevel.name_to_value[level.upper()]}
+            profile_changes['request_timeout'] = config.online_store.request_timeout or REQUEST_TIMEOUT
             # copies of the profiles Feast chose, passed as objects (the driver takes a profile wherever it takes a profile's name)
             self._read_execution_profile = session.execution_profile_clone_update(self._read_execution_profile, row_factory=cached_named_tuple_factory,
-                                                                                  retry_policy=RetryOnTimeouts(), **at_level)
-            self._write_execution_profile = session.execution_profile_clone_update(self._write_execution_profile, retry_policy=RetryOnTimeouts(), **at_level)
+                                                                                  retry_policy=RetryOnTimeouts(), **profile_changes)
+            self._write_execution_profile = session.execution_profile_clone_update(self._write_execution_profile, retry_policy=RetryOnTimeouts(), **profile_changes)
             session.add_request_init_listener(release_timer_when_done)
             if config.online_store.freeze_gc_on_connect: gc.collect(); gc.freeze()
         return session
