@@ -23,13 +23,14 @@ from speedrun.kit.claims import open_claims
 from speedrun.kit.cluster import CLUSTER_HOSTS as HOSTS, LocalCluster
 from speedrun.kit.connections import cassandra_session, keyspace_replication
 from speedrun.kit.delivery import Reader, publish_until_accepted, reconcile
+from speedrun.kit.processes import wait_for
 from speedrun.kit.settings import settings_environment
 from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message
 from speedrun.spam.storage import open_storage
 from speedrun.spam.user_data import load_sample_inboxes
 from speedrun.tools.architecture import SERVICES
 from speedrun.tools.chapters import run_chapter
-from speedrun.tools.cluster_drills import lose_a_node, ride_messages, share_claims, wait_for
+from speedrun.tools.cluster_drills import lose_a_node, ride_messages, share_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTAGE_SECONDS = float(os.environ.get('SPEEDRUN_CLUSTER_OUTAGE_SECONDS', '15'))  # one node down under load (make cluster-test: longer)

@@ -21,7 +21,7 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
 from speedrun.kit.connections import pubsub_subscriber
 from speedrun.kit.delivery import Reader, publish_until_accepted, reconcile
-from speedrun.kit.processes import free_port
+from speedrun.kit.processes import free_port, wait_for
 from speedrun.kit.pulling import LISTENING
 from speedrun.kit.settings import settings_environment
 from speedrun.kit.storage import new_time_uuid
@@ -34,7 +34,7 @@ from speedrun.spam.incoming_sms import SMS_TOPICS
 from speedrun.spam.storage import check_storage_behaviour, open_storage
 from speedrun.spam.user_data import load_sample_inboxes
 from speedrun.tools.architecture import SERVICES
-from speedrun.tools.cluster_drills import ride_messages, wait_for
+from speedrun.tools.cluster_drills import ride_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 

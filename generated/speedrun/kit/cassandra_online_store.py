@@ -20,13 +20,13 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.infra.online_stores.cassandra_online_store.cassandra_online_store import CassandraOnlineStore, CassandraOnlineStoreConfig
 from pydantic import StrictBool, StrictInt, StrictStr, field_validator
-from .connections import RetryOnTimeouts, cassandra_session
+from .connections import REQUEST_TIMEOUT, RetryOnTimeouts, cassandra_session
 from .settings import Settings
 
 # %% auto #0
-__all__ = ['STORE_TYPE', 'KNOWN_KEYS_MAX', 'REQUEST_TIMEOUT', 'row_class', 'cached_named_tuple_factory',
-           'release_timer_when_done', 'WorkbookCassandraOnlineStoreConfig', 'WorkbookCassandraOnlineStore',
-           'entity_key_hex', 'raw_partition_reader']
+__all__ = ['STORE_TYPE', 'KNOWN_KEYS_MAX', 'row_class', 'cached_named_tuple_factory', 'release_timer_when_done',
+           'WorkbookCassandraOnlineStoreConfig', 'WorkbookCassandraOnlineStore', 'entity_key_hex',
+           'raw_partition_reader']
 
 # %% ../../../nbs/kit/05a_cassandra_online_store.ipynb #48f1b1a4
 @lru_cache(maxsize=256)
@@ -69,10 +69,7 @@ class WorkbookCassandraOnlineStoreConfig(CassandraOnlineStoreConfig):
         return value
 
 KNOWN_KEYS_MAX = 100_000  # partition keys a store remembers (about 30 MB); past that it starts again
-# seconds a read or write may take, its retries included, when `request_timeout` is not configured: the workbook's own sessions'
-# (speedrun.kit.connections). The driver's 10 s ended a read whose first replica timed out on the node (5 s) while its retry on the
-# next replica was under way: one failed read with a node of three just killed, seen in tests/test_cluster.py.
-REQUEST_TIMEOUT = 20.0
+
 
 class WorkbookCassandraOnlineStore(CassandraOnlineStore):
     "Feast's Cassandra online store, reading and writing at the configured consistency level, its rows from one class per column list, its reads in one pass."
@@ -83,6 +80,8 @@ class WorkbookCassandraOnlineStore(CassandraOnlineStore):
         if fresh:
             level = config.online_store.consistency_level
             profile_changes = {} if level is None else {'consistency_level': ConsistencyLevel.name_to_value[level.upper()]}
+            # unless configured, the workbook's sessions' 20 s, retries included: the driver's 10 s ended a read whose first replica
+            # timed out on the node (5 s) while its retry on the next one was under way (a node of three just killed, tests/test_cluster.py)
             profile_changes['request_timeout'] = config.online_store.request_timeout or REQUEST_TIMEOUT
             # copies of the profiles Feast chose, passed as objects (the driver takes a profile wherever it takes a profile's name)
             self._read_execution_profile = session.execution_profile_clone_update(self._read_execution_profile, row_factory=cached_named_tuple_factory,

@@ -18,9 +18,9 @@ from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransp
 from .settings import Settings, read_settings
 
 # %% auto #0
-__all__ = ['consistency_levels', 'RetryOnTimeouts', 'cassandra_cluster', 'cassandra_release_version', 'replication_of',
-           'cassandra_session', 'keyspace_replication', 'pubsub_publisher', 'pubsub_subscriber', 'ensure_topic',
-           'ensure_subscription', 'gcloud_environment']
+__all__ = ['REQUEST_TIMEOUT', 'consistency_levels', 'RetryOnTimeouts', 'cassandra_cluster', 'cassandra_release_version',
+           'replication_of', 'cassandra_session', 'keyspace_replication', 'pubsub_publisher', 'pubsub_subscriber',
+           'ensure_topic', 'ensure_subscription', 'gcloud_environment']
 
 # %% ../../../nbs/kit/02_connections.ipynb #f32430e4
 def consistency_levels(settings: Settings) -> tuple[int, int]:
@@ -37,7 +37,9 @@ class RetryOnTimeouts(RetryPolicy):
     def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num): return self._again(retry_num)
     def on_request_error(self, query, consistency, error, retry_num): return self._again(retry_num)
 
-def cassandra_cluster(settings: Settings | None = None, request_timeout: float = 20, **options) -> Cluster:
+REQUEST_TIMEOUT = 20.0  # seconds a statement may take, its retries on the next host included (the driver's own 10 s can end a retry under way)
+
+def cassandra_cluster(settings: Settings | None = None, request_timeout: float = REQUEST_TIMEOUT, **options) -> Cluster:
     "A cassandra-driver `Cluster` for the configured node, cluster or Astra DB database (not yet connected), at the settings' consistency level."
     settings = settings or read_settings()
     level, serial = consistency_levels(settings)

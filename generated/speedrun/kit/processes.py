@@ -14,8 +14,8 @@ from .settings import Settings, read_settings, settings_environment
 # %% auto #0
 __all__ = ['PR_SET_PDEATHSIG', 'free_port', 'port_is_open', 'PortHolder', 'command_line', 'port_holder', 'url_answers',
            'log_says', 'ServiceError', 'RunningProcess', 'pid_file', 'stop_process_group', 'stop_leftover_processes',
-           'stop_all_processes', 'start_process', 'wait_until_ready', 'run_module', 'ScriptFailed', 'run_script',
-           'signal_when_parent_dies', 'signal_sets', 'parent_stopping_on', 'pass_on_parent_signals']
+           'stop_all_processes', 'start_process', 'wait_until_ready', 'wait_for', 'run_module', 'ScriptFailed',
+           'run_script', 'signal_when_parent_dies', 'signal_sets', 'parent_stopping_on', 'pass_on_parent_signals']
 
 # %% ../../../nbs/kit/01_processes.ipynb #ce9ddcd5
 def free_port(host: str = '127.0.0.1') -> int:
@@ -161,17 +161,13 @@ def stop_all_processes() -> None:
 
 # %% ../../../nbs/kit/01_processes.ipynb #d7a0988b
 def start_process(command: list[str], name: str, log_dir: Path, ready: Callable[[], bool] | None = None, timeout: float = 60,
-                  url: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
-                  default_signals: tuple[int, ...] = ()) -> RunningProcess:
-    """Run `command` in the background as `name` (its log in `log_dir`) and wait until `ready()` is true (not at all without `ready`).
-    `default_signals` go back to their default handling in the child, as a terminal starts it: a process started in the background
-    may ignore SIGINT or SIGHUP, and a `make` started with a signal ignored keeps ignoring it."""
+                  url: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None, default_signals: tuple[int, ...] = ()) -> RunningProcess:
+    "Run `command` in the background as `name` (its log in `log_dir`), `default_signals` at their default in it as from a terminal (a background job may ignore SIGINT or SIGHUP, and make keeps ignoring them); wait until `ready()` is true (not at all without `ready`)."
     log_path = Path(log_dir)/f'{name}.log'
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    restore = (lambda: [signal.signal(s, signal.SIG_DFL) for s in default_signals]) if default_signals else None
     with open(log_path, 'wb') as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, preexec_fn=restore)
+                                   env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, preexec_fn=(lambda: [signal.signal(s, signal.SIG_DFL) for s in default_signals]) if default_signals else None)
     running = RunningProcess(name, process, log_path, url)
     _RUNNING[process.pid] = running
     pid_file(process.pid).parent.mkdir(parents=True, exist_ok=True)
@@ -190,6 +186,14 @@ def wait_until_ready(running: RunningProcess, ready: Callable[[], bool], timeout
             raise ServiceError(f"{running.name} was not ready after {timeout:.0f} s; {running.log_path} ends with:\n{running.log_tail()}")
         time.sleep(0.2)
     return running
+
+def wait_for(check: Callable[[], object], timeout: float, step: float = 0.5) -> float:
+    "Seconds until `check()` is true (raises `TimeoutError` after `timeout`): a wait on what is awaited, not a sleep a busy machine outlasts."
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout: raise TimeoutError(f'not true after {timeout} s: {check}')
+        time.sleep(step)
+    return time.monotonic() - started
 
 # %% ../../../nbs/kit/01_processes.ipynb #511bbf0c
 def run_module(*arguments: str, settings: Settings | None = None, timeout: float = 600) -> str:

@@ -15,28 +15,21 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 from ..kit.cluster import LocalCluster
 from ..kit.connections import cassandra_cluster, cassandra_session
 from ..kit.delivery import Reader, publish_until_accepted, reconcile
+from ..kit.processes import wait_for
 from ..kit.settings import Settings
 from ..rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message, ride_message
 from ..rides.training import read_trips
 from ..spam.storage import open_storage
 
 # %% auto #0
-__all__ = ['ride_messages', 'wait_for', 'ApiLoad', 'node_alone', 'NodeLoss', 'lose_a_node', 'plot_node_loss', 'lose_two_nodes',
-           'ClaimsDrill', 'share_claims']
+__all__ = ['ride_messages', 'ApiLoad', 'node_alone', 'NodeLoss', 'lose_a_node', 'plot_node_loss', 'lose_two_nodes', 'ClaimsDrill',
+           'share_claims']
 
 # %% ../../../nbs/tools/12_cluster_drills.ipynb #e0262ee1
 def ride_messages(run: str, count: int, settings: Settings) -> list[bytes]:
     "`count` February trips as ride messages with the ids `run-0`, `run-1`..."
     trips = read_trips(settings.data_dir/'green_tripdata_2021-02.parquet').head(count)
     return [ride_message(f'{run}-{i}', trip) for i, trip in enumerate(trips.itertuples())]
-
-def wait_for(check, timeout: float, step: float = 0.5) -> float:
-    "Seconds until `check()` is true (raises `TimeoutError` after `timeout`)."
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout: raise TimeoutError(f'not true after {timeout} s: {check}')
-        time.sleep(step)
-    return time.monotonic() - started
 
 # %% ../../../nbs/tools/12_cluster_drills.ipynb #4a8fd3c7
 class ApiLoad:
