@@ -21,9 +21,10 @@ if [ $# -gt 0 ]; then "${PYTEST[@]}" "$@"; exit; fi
 # The whole suite: two groups side by side, one per core (tests/conftest.py, GROUPS). The chapters and what needs them run here,
 # printing as they go; the independent tests on a workbook of their own behind them, their output kept in a log and printed after.
 independent_log="$LOG_DIR/pytest-independent.log"
-# The chapters are the longer path, so they come first for the CPU: the independent group runs at nice 10 (measured: the chapters
-# took 1555 s beside it at nice 10, 1532 s at equal priority: no faster, and whether the CPU or the shared node and emulator
-# slow them is not known).
+# The chapters are the longer path, so they come first for the CPU: the independent group runs at nice 10, and so does every
+# process it starts in a session of its own (a kernel, a service, a Cassandra node: speedrun.kit.inheritance, ci/lib.sh).
+# Without that, Linux's autogroups weighed each such session as much as the chapters' whole one: at nice 10 the chapters
+# took 1555 s beside the group, at equal priority 1532 s.
 # .pytest_cache is the chapters' to write.
 nice -n 10 "${PYTEST[@]}" --group=independent -p no:cacheprovider > "$independent_log" 2>&1 &
 independent=$!

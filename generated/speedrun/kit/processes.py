@@ -4,18 +4,18 @@
 
 # %% ../../../nbs/kit/01_processes.ipynb #e7de3e2b
 from __future__ import annotations
-import atexit, ctypes, os, signal, socket, subprocess, sys, threading, time
+import atexit, os, signal, socket, subprocess, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import httpx
+from .inheritance import keep_niceness
 from .settings import Settings, read_settings, settings_environment
 
 # %% auto #0
-__all__ = ['PR_SET_PDEATHSIG', 'free_port', 'port_is_open', 'PortHolder', 'command_line', 'port_holder', 'url_answers',
-           'log_says', 'ServiceError', 'RunningProcess', 'pid_file', 'stop_process_group', 'stop_leftover_processes',
-           'stop_all_processes', 'start_process', 'wait_until_ready', 'wait_for', 'run_module', 'ScriptFailed',
-           'run_script', 'signal_when_parent_dies', 'signal_sets', 'parent_stopping_on', 'pass_on_parent_signals']
+__all__ = ['free_port', 'port_is_open', 'PortHolder', 'command_line', 'port_holder', 'url_answers', 'log_says', 'ServiceError',
+           'RunningProcess', 'pid_file', 'stop_process_group', 'stop_leftover_processes', 'stop_all_processes',
+           'start_process', 'wait_until_ready', 'wait_for', 'run_module', 'ScriptFailed', 'run_script']
 
 # %% ../../../nbs/kit/01_processes.ipynb #ce9ddcd5
 def free_port(host: str = '127.0.0.1') -> int:
@@ -168,6 +168,7 @@ def start_process(command: list[str], name: str, log_dir: Path, ready: Callable[
     with open(log_path, 'wb') as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, preexec_fn=(lambda: [signal.signal(s, signal.SIG_DFL) for s in default_signals]) if default_signals else None)
+    if os.nice(0): keep_niceness(process.pid)  # a session of its own weighs as this process does (kit.inheritance)
     running = RunningProcess(name, process, log_path, url)
     _RUNNING[process.pid] = running
     pid_file(process.pid).parent.mkdir(parents=True, exist_ok=True)
@@ -212,39 +213,3 @@ def run_script(script: Path, *arguments: str, settings: Settings | None = None, 
     environment = {**os.environ, **settings_environment(settings or read_settings())}
     done = subprocess.run(['bash', str(script), *arguments], env=environment, stdin=subprocess.DEVNULL, timeout=timeout)
     if done.returncode: raise ScriptFailed(f"{Path(script).name} {' '.join(arguments)} failed ({done.returncode}); its messages are above")
-
-# %% ../../../nbs/kit/01_processes.ipynb #057845f5
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-def signal_when_parent_dies(signal_number: int = signal.SIGTERM) -> None:
-    "Ask Linux to send this process `signal_number` when its parent exits (prctl PR_SET_PDEATHSIG)."
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, int(signal_number), 0, 0, 0) != 0: raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG) failed')
-    if os.getppid() != parent: os.kill(os.getpid(), signal_number)  # the parent exited before the request took effect
-
-def signal_sets(pid: int) -> dict[str, set[int]]:
-    "The signals process `pid` blocks, ignores and catches (`SigBlk`, `SigIgn`, `SigCgt` of /proc/PID/status)."
-    found = {}
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        name, _, mask = line.partition(':')
-        if name in ('SigBlk', 'SigIgn', 'SigCgt'): found[name] = {n for n in range(1, 65) if int(mask, 16) >> (n - 1) & 1}
-    return found
-
-def parent_stopping_on(pid: int, signals: tuple[int, ...]) -> int | None:
-    "The one of `signals` that process `pid` is stopping on (blocked: its handler runs; reset to the default: to die of it next), or None."
-    sets = signal_sets(pid)
-    return next((s for s in signals if s in sets['SigBlk'] and s not in sets['SigCgt'] | sets['SigIgn']), None)
-
-def pass_on_parent_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), interval: float = 0.2) -> threading.Thread:
-    "From a daemon thread, every `interval` seconds: when the parent is stopping on one of `signals`, send it to this process."
-    parent = os.getppid()
-    def watch():
-        while os.getppid() == parent:  # a new parent: the old one is gone (PR_SET_PDEATHSIG's case)
-            try: found = parent_stopping_on(parent, signals)
-            except OSError: return
-            if found: os.kill(os.getpid(), found); return
-            time.sleep(interval)
-    watcher = threading.Thread(target=watch, name='parent-signals', daemon=True)
-    watcher.start()
-    return watcher

@@ -4,16 +4,17 @@
 
 # %% ../../../nbs/tools/00_chapters.ipynb #2166af07
 from __future__ import annotations
-import json, logging, sys, threading, time
+import json, logging, os, sys, threading, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from tqdm import tqdm
+from ..kit.inheritance import keep_niceness
 from ..kit.processes import stop_leftover_processes
 from ..kit.settings import Settings, read_settings
 
 # %% auto #0
-__all__ = ['KERNEL_NAME', 'MEASURED_SECONDS', 'list_chapters', 'ChapterFailed', 'ChapterRun', 'kernel_manager_writing_to',
+__all__ = ['KERNEL_NAME', 'MEASURED_SECONDS', 'list_chapters', 'ChapterFailed', 'ChapterRun', 'chapter_kernel_manager',
            'logging_to', 'without_cells_tagged', 'run_chapter', 'usual_seconds', 'about', 'redrawn_every_second',
            'run_chapters']
 
@@ -36,14 +37,18 @@ class ChapterRun:
     executed: Path
     parameters: dict
 
-def kernel_manager_writing_to(log_path: Path) -> type:
-    "A kernel manager class whose kernels write their own output (stdout and stderr of the process) to `log_path`."
+def chapter_kernel_manager(log_path: Path | None = None) -> type:
+    "A kernel manager class whose kernels keep this process's nice value (`kit.inheritance`) and, given `log_path`, write their own output (the process's stdout and stderr) there."
     from jupyter_client import AsyncKernelManager
-    class KernelManagerWithLog(AsyncKernelManager):
+    class ChapterKernelManager(AsyncKernelManager):
         async def start_kernel(self, **options):
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, 'ab') as log: return await super().start_kernel(stdout=log, stderr=log, **options)
-    return KernelManagerWithLog
+            if log_path is None: started = await super().start_kernel(**options)
+            else:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(log_path, 'ab') as log: started = await super().start_kernel(stdout=log, stderr=log, **options)
+            if os.nice(0) and getattr(self.provisioner, 'pid', None): keep_niceness(self.provisioner.pid)
+            return started
+    return ChapterKernelManager
 
 @contextmanager
 def logging_to(log_path: Path):
@@ -79,7 +84,7 @@ def run_chapter(chapter: Path, parameters: dict | None = None, cell_timeout: int
         with logging_to(Path(output_log)) if output_log else nullcontext():
             papermill.execute_notebook(source, executed, parameters=parameters or {}, kernel_name=kernel, cwd=chapter.parent,
                                        execution_timeout=cell_timeout, progress_bar=False, log_output=False,
-                                       **({'kernel_manager_class': kernel_manager_writing_to(Path(output_log))} if output_log else {}))
+                                       kernel_manager_class=chapter_kernel_manager(Path(output_log) if output_log else None))
     except PapermillExecutionError as error:
         source = '\n'.join('    ' + line for line in error.source.splitlines()[-15:])
         raise ChapterFailed(f"{chapter.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx, nbformat
 from fastcore.script import call_parse
 from ..kit.browser import in_browser
-from ..kit.processes import (RunningProcess, ServiceError, free_port, pass_on_parent_signals, port_holder, signal_when_parent_dies,
-                                    start_process, stop_all_processes, url_answers)
+from ..kit.inheritance import pass_on_parent_signals, signal_when_parent_dies
+from ..kit.processes import RunningProcess, ServiceError, free_port, port_holder, start_process, stop_all_processes, url_answers
 from ..kit.settings import Settings, read_settings, settings_environment
 from .book_pages import lab_address_file
 from .serve import PortsTaken, Stopping, stopping_on_signals

@@ -8,8 +8,8 @@ import os, signal, sys, time
 from contextlib import contextmanager
 from pathlib import Path
 from fastcore.script import Param, call_parse, store_true
-from ..kit.processes import (ScriptFailed, ServiceError, command_line, pass_on_parent_signals, port_holder, run_script,
-                                    signal_when_parent_dies, stop_all_processes)
+from ..kit.inheritance import pass_on_parent_signals, signal_when_parent_dies
+from ..kit.processes import ScriptFailed, ServiceError, command_line, port_holder, run_script, stop_all_processes
 from ..kit.services import RunningServices, Services, resolve
 from ..kit.settings import Settings, read_settings
 from ..kit.settings_table import variable_of
