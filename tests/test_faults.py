@@ -1,15 +1,12 @@
-"""Faults, each against the real component: a Cassandra node stopped and started again (one that wants
-credentials), the feature server and the zero-shot server down, the Pub/Sub emulator restarted under
+"""Faults, each against the real component (a Cassandra node that wants credentials, stopped and started again, is in
+test_cassandra_credentials.py): the feature server and the zero-shot server down, the Pub/Sub emulator restarted under
 load (under the ride worker and under the incoming-SMS worker), poison and duplicate messages. What is
 promised is checked where a reader would look: the predictions and dead letters on their topics (read
 by subscriptions of the test's own, made again after a restart), the messages in the inboxes. Each test
 prints what it measured; test_chapters.py has run before (conftest.py), so the chapters' models and
 feature store are built."""
 import json
-import os
-import secrets
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -17,13 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 import httpx
 import pytest
-from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, NoHostAvailable
 from speedrun.kit.connections import pubsub_subscriber
 from speedrun.kit.delivery import Reader, publish_until_accepted, reconcile
-from speedrun.kit.processes import free_port, wait_for
+from speedrun.kit.processes import wait_for
 from speedrun.kit.pulling import LISTENING
-from speedrun.kit.settings import settings_environment
 from speedrun.kit.storage import new_time_uuid
 from speedrun.gcp.data import add_data_point
 from speedrun.gcp.feature_store import import_data_to_feature_store
@@ -31,8 +25,7 @@ from speedrun.rides.predictions import ride_claims
 from speedrun.rides.messages import PREDICTIONS_TOPIC, RIDE_TOPICS, parse_ride_message
 from speedrun.spam.feature_server import online_features2
 from speedrun.spam.incoming_sms import SMS_TOPICS
-from speedrun.spam.storage import check_storage_behaviour, open_storage
-from speedrun.spam.user_data import load_sample_inboxes
+from speedrun.spam.storage import open_storage
 from speedrun.tools.architecture import SERVICES
 from speedrun.tools.cluster_drills import ride_messages
 
@@ -42,83 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def get(url, **options):
     try: return httpx.request(options.pop('method', 'GET'), url, trust_env=False, timeout=10, **options)
     except httpx.HTTPError as error: return error
-
-
-# --- Cassandra: a node that wants credentials, stopped mid-run --------------------------------------
-
-@pytest.fixture
-def password_node(tmp_path, settings):
-    "A second Cassandra node (its own ports and folder) with PasswordAuthenticator, and a role made for the workbook."
-    port = free_port()
-    anonymous = replace(settings, online_store_backend='cassandra', cassandra_port=port, build_dir=tmp_path/'node', cassandra_username=None, cassandra_password=None)
-    # the node's settings, and the ones only ci/cassandra.sh reads (they have no field: see speedrun.kit.settings_table)
-    node = {**os.environ, **settings_environment(anonymous), 'SPEEDRUN_CASSANDRA_STORAGE_PORT': str(free_port()),
-            'SPEEDRUN_CASSANDRA_JMX_PORT': str(free_port()), 'SPEEDRUN_CASSANDRA_AUTHENTICATOR': 'PasswordAuthenticator'}
-
-    def script(action):
-        result = subprocess.run(['bash', str(ROOT/'ci'/'cassandra.sh'), action], env=node, capture_output=True, text=True, timeout=180)
-        assert result.returncode == 0, result.stderr[-2000:]
-        return result.stderr
-    script('start')
-    password = secrets.token_urlsafe(24)
-    admin = Cluster(['127.0.0.1'], port=port, auth_provider=PlainTextAuthProvider('cassandra', 'cassandra'))
-    admin.connect().execute(f"CREATE ROLE IF NOT EXISTS speedrun WITH PASSWORD = '{password}' AND LOGIN = true")
-    admin.shutdown()
-    secured = replace(anonymous, build_dir=tmp_path, cassandra_username='speedrun', cassandra_password=password)
-    node.update(settings_environment(replace(secured, build_dir=anonymous.build_dir)))  # from now on the readiness check logs in as the workbook's role
-    try: yield {'port': port, 'settings': secured, 'script': script}
-    finally: script('stop')
-
-
-def test_credentials_are_needed_and_work(password_node):
-    port, secured = password_node['port'], password_node['settings']
-    with pytest.raises(NoHostAvailable, match='requires authentication'):
-        Cluster(['127.0.0.1'], port=port).connect()
-    with pytest.raises(NoHostAvailable, match='AuthenticationFailed|Provided username'):
-        Cluster(['127.0.0.1'], port=port, auth_provider=PlainTextAuthProvider('speedrun', 'wrong-password')).connect()
-    storage = open_storage(secured, call_log_ttl=3)  # the workbook's tables, through cassandra-driver
-    try: check_storage_behaviour(storage, ttl_seconds=3)  # a fresh node answers its first statements slowly: the log must outlive them
-    finally: storage.close()
-    # and Feast's Cassandra online store with the same credentials, in a process of its own (Feast keeps its driver session until exit)
-    script = ('import json; from speedrun.gcp.data import add_data_point; '
-              'from speedrun.gcp.feature_store import import_data_to_feature_store, read_data_features; '
-              "point = add_data_point('My phone app is overheating'); imported = import_data_to_feature_store(); "
-              "print(json.dumps([point, [row['data_point_id'] for row in imported], read_data_features([point])]))")
-    done = subprocess.run([sys.executable, '-c', script], env={**os.environ, **settings_environment(secured)}, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    point, imported, online = json.loads(done.stdout.strip().splitlines()[-1])
-    assert imported == [point] and online == ['My phone app is overheating']
-
-
-def test_cassandra_stopped_mid_run(password_node, save_tiny_model):
-    scratch = replace(password_node['settings'], spam_model_versions=('v1',))
-    save_tiny_model(scratch)
-    storage = open_storage(scratch); storage.create_tables(); load_sample_inboxes(storage); storage.close()
-    text = f'FREE CASH, call now {uuid.uuid4().hex[:6]}'
-    with SERVICES.start('model-serving-api', 'user-data-api', settings=scratch, log_prefix='fault-') as running:
-        model_api, user_data_api = running.url('model-serving-api'), running.url('user-data-api')
-        def predict(): return get(f'{model_api}/model/v1/text_to_prediction', method='POST', json={'text': text})
-        assert predict().json()['from_cache'] is False
-        wait_for(lambda: predict().json()['from_cache'] is True, 10)
-        assert get(f'{user_data_api}/sms/fiona').status_code == 200
-
-        password_node['script']('stop')
-        down_started = time.monotonic()
-        answers = [predict() for _ in range(20)]
-        assert all(a.status_code == 200 and a.json()['from_cache'] is False and a.json()['top']['label'] == 'spam' for a in answers), answers[0].text
-        worst_ms = max(a.elapsed.total_seconds() for a in answers) * 1000
-        inbox = get(f'{user_data_api}/sms/fiona')
-        assert inbox.status_code == 503 and 'storage is unavailable' in inbox.json()['detail'] and inbox.headers['Retry-After'], inbox.text
-        write = get(f'{user_data_api}/sms/fiona', method='POST', json={'sender_id': 'otto', 'sms_text': 'are you there?'})
-        assert write.status_code == 503, write.text
-
-        password_node['script']('start')
-        node_back = time.monotonic()
-        user_data_recovered = wait_for(lambda: get(f'{user_data_api}/sms/fiona').status_code == 200, 60)
-        cache_recovered = wait_for(lambda: predict().json()['from_cache'] is True, 60)
-    print(f'\nCassandra down {node_back - down_started:.1f} s: 20 predictions answered (slowest {worst_ms:.0f} ms, none from cache); '
-          f'user-data API 503 "{inbox.json()["detail"][:60]}..."; after the node was back: user-data API in {user_data_recovered:.1f} s, '
-          f'cache hits again in {user_data_recovered + cache_recovered:.1f} s')
 
 
 # --- Feature server and zero-shot server down ------------------------------------------------------

@@ -26,11 +26,12 @@ class LocalCluster:
         self.settings = replace(settings or read_settings(), online_store_backend='cassandra', cassandra_hosts=hosts, cassandra_port=cql_port,
                                 cassandra_keyspace=keyspace, cassandra_consistency='LOCAL_QUORUM', cassandra_replication_factor=None,
                                 cassandra_username=None, cassandra_password=None, cassandra_secure_bundle_path=None)
-        # the settings, and the two that only ci/cassandra.sh reads (they have no field: see speedrun.kit.settings_table)
-        self.environment = {**os.environ, **settings_environment(self.settings), 'SPEEDRUN_CASSANDRA_STORAGE_PORT': str(storage_port),
-                            'SPEEDRUN_CASSANDRA_JMX_PORT': str(jmx_port)}
+        # the settings, and those only ci/cassandra.sh reads (they have no field: see speedrun.kit.settings_table); a node of three
+        # restarted on a busy machine (a test run beside it) took more than the one node's 120 s to answer, so 240 unless set
+        self.environment = {'SPEEDRUN_CASSANDRA_START_TIMEOUT': '240', **os.environ, **settings_environment(self.settings),
+                            'SPEEDRUN_CASSANDRA_STORAGE_PORT': str(storage_port), 'SPEEDRUN_CASSANDRA_JMX_PORT': str(jmx_port)}
 
-    def run(self, *arguments: str, timeout: float = 400) -> str:
+    def run(self, *arguments: str, timeout: float = 600) -> str:
         "Run `ci/cassandra.sh ARGUMENTS` on the cluster; what it printed (raises `ClusterError` when it fails)."
         done = subprocess.run(['bash', str(self.settings.repo_root/'ci'/'cassandra.sh'), *arguments], env=self.environment, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)

@@ -33,10 +33,10 @@ def time_uuid_at(moment: datetime, node: int = 0x5eed5eed5eed, clock_seq: int = 
 
 # %% ../../../nbs/kit/04_storage.ipynb #3484e133
 class SqliteFile:
-    "A SQLite file opened for threads and processes to share, with a lock for this process's threads."
+    "A SQLite file opened for threads and processes to share, with a lock for this process's threads; reads on a connection of each thread's own."
     def __init__(self, path: Path, timeout: float = 30):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.lock = Path(path), threading.Lock()
+        self.path, self.timeout, self.lock, self._local, self._readers = Path(path), timeout, threading.Lock(), threading.local(), []
         self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
         self.connection.execute('PRAGMA journal_mode=WAL')
         self.connection.execute('PRAGMA synchronous=NORMAL')
@@ -44,6 +44,14 @@ class SqliteFile:
     def rows(self, sql: str, parameters=()) -> list[tuple]:
         "Run one statement (its own transaction); the rows it gives."
         with self.lock: return self.connection.execute(sql, parameters).fetchall()
+
+    def read(self, sql: str, parameters=()) -> list[tuple]:
+        "Run one read statement on this thread's own connection: readers wait neither for each other nor for a write (WAL)."
+        reader = getattr(self._local, 'connection', None)
+        if reader is None:
+            reader = self._local.connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=self.timeout)
+            with self.lock: self._readers.append(reader)
+        return reader.execute(sql, parameters).fetchall()
 
     @contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
@@ -54,7 +62,9 @@ class SqliteFile:
             except BaseException: self.connection.execute('ROLLBACK'); raise
             self.connection.execute('COMMIT')
 
-    def close(self) -> None: self.connection.close()
+    def close(self) -> None:
+        with self.lock:
+            for connection in [self.connection, *self._readers]: connection.close()
 
 # %% ../../../nbs/kit/04_storage.ipynb #233b974a
 _log = logging.getLogger('speedrun.storage')
@@ -64,7 +74,7 @@ class WriteBehind:
     def __init__(self, write_many: Callable[[list], None], interval: float = 0.005, batch: int = 500, max_rows: int = 100_000,
                  close_timeout: float = 10, name: str = 'write-behind'):
         self.write_many, self.interval, self.batch, self.max_rows, self.close_timeout, self.name = write_many, interval, batch, max_rows, close_timeout, name
-        self._rows, self._lock, self._writing = [], threading.Lock(), threading.Lock()
+        self._rows, self._in_flight, self._lock, self._writing = [], [], threading.Lock(), threading.Lock()
         self._arrived, self._full, self._thread, self._closed, self.dropped = threading.Event(), threading.Event(), None, False, 0
 
     def add(self, row) -> None:
@@ -83,21 +93,22 @@ class WriteBehind:
         _log.error('%s: %d rows dropped (more than %d queued while the writes failed)', self.name, excess, self.max_rows)
 
     def pending(self) -> list:
-        "The rows queued and not yet written."
-        with self._lock: return list(self._rows)
+        "The rows queued and not yet written, those being written included."
+        with self._lock: return self._in_flight + self._rows
 
     def flush(self) -> None:
         "Write what is queued, now, in this thread; a failed write raises and leaves its rows queued, in order."
         with self._writing:
-            with self._lock: rows, self._rows = self._rows, []
+            with self._lock: rows, self._rows = self._rows, []; self._in_flight = rows
             self._full.clear()
             if not rows: return
             try: self.write_many(rows)
             except BaseException:
                 with self._lock:
-                    self._rows[:0] = rows
+                    self._rows[:0] = rows; self._in_flight = []
                     if len(self._rows) > self.max_rows: self._drop_oldest()
                 raise
+            with self._lock: self._in_flight = []
 
     def _run(self) -> None:
         failures = 0

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 import httpx
 from typing import Annotated, Any, Callable
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from ..kit.http import AccessPolicy, Number, Text, quietly, refusal, workbook_app
 from ..kit.settings import Settings, read_settings
@@ -20,9 +21,9 @@ from .storage import SpamStorage, open_storage
 
 # %% auto #0
 __all__ = ['MAX_TEXTS_PER_BATCH', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest', 'TopLabel',
-           'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'cached_answers',
-           'call_entry', 'cached_answer', 'cached_batch', 'prediction_answer', 'model_router',
-           'create_model_serving_app', 'calls_logged']
+           'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'store_answers',
+           'ServingWrites', 'cached_answers', 'call_entry', 'cached_answer', 'cached_batch', 'prediction_answer',
+           'model_router', 'create_model_serving_app', 'calls_logged']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
@@ -52,49 +53,63 @@ class LoggedCall(BaseModel):
 def cache_key(value: Any) -> str: return json.dumps(value, sort_keys=True, separators=(',', ':'))
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #89f42940
-def cached_answers(storage: SpamStorage, model: TextClassifierModel, endpoint: str, values: list, options: Options,
-                   compute_many: Callable[[list], list[dict]], background: BackgroundTasks, log_call: Callable[[], None]) -> list[dict]:
-    "Each value's answer with `from_cache`: hits looked up, the misses computed in one call; `log_call()` once the misses are cached (after the response), at once when there are none."
+def store_answers(storage: SpamStorage, rows: list) -> None:
+    "Write queued cache rows `(endpoint, tag, key, answer)`: one `store_outputs` (one transaction on SQLite) per endpoint and model."
+    grouped: dict[tuple[str, str], list] = {}
+    for endpoint, tag, key, answer in rows: grouped.setdefault((endpoint, tag), []).append((key, answer))
+    for (endpoint, tag), items in grouped.items(): storage.store_outputs(endpoint, tag, items)
+
+class ServingWrites:
+    "What answers leave to write, queued: new answers for the cache, and calls for the log, whose write writes the cache's queue first (a logged call has its answer cached)."
+    def __init__(self, storage: SpamStorage, interval: float = 0.005):
+        self.cache = WriteBehind(lambda rows: store_answers(storage, rows), interval, name='cache writes')
+        self.calls = WriteBehind(lambda rows: (self.cache.flush(), storage.log_calls(rows)), interval, name='call log')
+    def queued_answers(self, endpoint: str, tag: str) -> dict[str, dict]:
+        "The answers of `endpoint` by model `tag` queued for the cache and not written yet, by key."
+        return {key: answer for e, t, key, answer in self.cache.pending() if e == endpoint and t == tag}
+    def close(self) -> list:
+        "Write all that is queued, the calls' answers first (a clean stop loses nothing); the rows that could not be written."
+        return self.calls.close() + self.cache.close()
+
+def cached_answers(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, values: list, options: Options,
+                   compute_many: Callable[[list], list[dict]], call: tuple) -> list[dict]:
+    "Each value's answer with `from_cache`: looked up (in the queue of cache writes, then in the storage), the misses computed in one call and queued for the cache; then `call` queued for the log."
     keys = [cache_key(value) for value in values]
-    answers = [None if options.skip_cache else quietly(storage.cached_output, endpoint, model.cache_tag, key) for key in keys]
-    misses = {i for i, answer in enumerate(answers) if answer is None}
-    for i, answer in zip(sorted(misses), compute_many([values[i] for i in sorted(misses)]) if misses else []): answers[i] = answer
-    if misses: background.add_task(_cache_then_log, storage, endpoint, model.cache_tag, [(keys[i], answers[i]) for i in sorted(misses)], log_call)
-    else: log_call()
-    return [{**answer, 'from_cache': i not in misses, **({'input': values[i]} if options.echo_input else {})}
-            for i, answer in enumerate(answers)]
+    queued = {} if options.skip_cache else writes.queued_answers(endpoint, model.cache_tag)
+    answers = [None if options.skip_cache else queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key) for key in keys]
+    misses = [i for i, answer in enumerate(answers) if answer is None]
+    for i, answer in zip(misses, compute_many([values[i] for i in misses]) if misses else []):
+        answers[i] = answer
+        quietly(writes.cache.add, (endpoint, model.cache_tag, keys[i], answer))
+    quietly(writes.calls.add, call)  # a late request during shutdown is answered, its entry logged as lost
+    missed = set(misses)
+    return [{**answer, 'from_cache': i not in missed, **({'input': values[i]} if options.echo_input else {})} for i, answer in enumerate(answers)]
 
-def _cache_then_log(storage: SpamStorage, endpoint: str, tag: str, items: list, log_call: Callable[[], None]) -> None:
-    quietly(storage.store_outputs, endpoint, tag, items); log_call()
+def call_entry(caller: str, endpoint: str, version: str, value: Any) -> tuple:
+    "One call's row for the log, stamped now."
+    return (caller, endpoint, version, cache_key(value), datetime.now(timezone.utc))
 
-def call_entry(call_log: WriteBehind, caller: str, endpoint: str, version: str, value: Any) -> Callable[[], None]:
-    "What queues one call's log entry, stamped now (a late request during shutdown is answered, its entry logged as lost)."
-    row = (caller, endpoint, version, cache_key(value), datetime.now(timezone.utc))
-    return lambda: quietly(call_log.add, row)
-
-def cached_answer(storage: SpamStorage, call_log: WriteBehind, model: TextClassifierModel, endpoint: str, value: Any, options: Options,
-                  compute: Callable[[], dict], caller: str, background: BackgroundTasks) -> dict:
-    "The answer of `endpoint` for one value; its cache write after the response (on a miss), then the call queued for the log."
-    [answer] = cached_answers(storage, model, endpoint, [value], options, lambda _: [compute()], background,
-                              call_entry(call_log, caller, endpoint, model.version, value))
+def cached_answer(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, value: Any, options: Options,
+                  compute: Callable[[], dict], caller: str) -> dict:
+    "The answer of `endpoint` for one value; on a miss its cache write queued, then the call."
+    [answer] = cached_answers(storage, writes, model, endpoint, [value], options, lambda _: [compute()], call_entry(caller, endpoint, model.version, value))
     return {**answer, 'model_version': model.version}
 
-def cached_batch(storage: SpamStorage, call_log: WriteBehind, model: TextClassifierModel, endpoint: str, values: list, options: Options,
-                 compute_many: Callable[[list], list[dict]], caller: str, background: BackgroundTasks) -> dict:
-    "Answers for many inputs, cached under the single endpoint's keys; the batch logged as one call, after its cache write."
-    results = cached_answers(storage, model, endpoint, values, options, compute_many, background,
-                             call_entry(call_log, caller, f'{endpoint}_batch', model.version, values))
+def cached_batch(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, values: list, options: Options,
+                 compute_many: Callable[[list], list[dict]], caller: str) -> dict:
+    "Answers for many inputs, cached under the single endpoint's keys; the batch logged as one call, after its cache writes."
+    results = cached_answers(storage, writes, model, endpoint, values, options, compute_many, call_entry(caller, f'{endpoint}_batch', model.version, values))
     return {'results': results, 'cache_hits': sum(result['from_cache'] for result in results), 'model_version': model.version}
 
 def prediction_answer(prediction: dict) -> dict: return {'prediction': prediction, 'top': top_label(prediction)}
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #deb591c1
-def model_router(model: TextClassifierModel, storage: SpamStorage, access: AccessPolicy | None = None, call_log: WriteBehind | None = None) -> APIRouter:
-    "The endpoints of one model version, under `/model/{version}`; calls logged through `call_log` (the app's write-behind queue)."
+def model_router(model: TextClassifierModel, storage: SpamStorage, access: AccessPolicy | None = None, writes: ServingWrites | None = None) -> APIRouter:
+    "The endpoints of one model version, under `/model/{version}`; cache and call-log writes queued in `writes` (the app's)."
     router = APIRouter(prefix=f'/model/{model.version}', tags=[f'model {model.version}'])
-    access, call_log = access or AccessPolicy(), call_log or WriteBehind(storage.log_calls, name='call log')
+    access, writes = access or AccessPolicy(), writes or ServingWrites(storage)
     def call_times_since(caller: str, since: datetime, limit: int) -> list[datetime]:
-        queued = [at for who, _, version, _, at in call_log.pending() if who == caller and version == model.version and at > since]
+        queued = [at for who, _, version, _, at in writes.calls.pending() if who == caller and version == model.version and at > since]
         return sorted(queued + storage.call_times_since(caller, model.version, since, limit), reverse=True)[:limit]
     def admitted(request: Request) -> str:
         caller = access.caller(request)
@@ -102,33 +117,37 @@ def model_router(model: TextClassifierModel, storage: SpamStorage, access: Acces
         return caller
     def features_of(texts): return model.texts_to_features(texts)
     def predictions_of(features): return [prediction_answer(p) for p in model.features_to_predictions(features)]
+    def answer(endpoint: str, value: Any, options: Options, compute: Callable[[], dict], request: Request) -> dict:
+        return cached_answer(storage, writes, model, endpoint, value, options, compute, admitted(request))
+    def batch(endpoint: str, values: list, options: Options, compute_many: Callable[[list], list[dict]], request: Request) -> dict:
+        return cached_batch(storage, writes, model, endpoint, values, options, compute_many, admitted(request))
 
     @router.post('/text_to_features', response_model=FeaturesAnswer, response_model_exclude_none=True)
-    def text_to_features(body: TextRequest, request: Request, background: BackgroundTasks):
-        return cached_answer(storage, call_log, model, 'text_to_features', body.text, body, lambda: {'features': features_of([body.text])[0]}, admitted(request), background)
+    async def text_to_features(body: TextRequest, request: Request):
+        return await run_in_threadpool(answer, 'text_to_features', body.text, body, lambda: {'features': features_of([body.text])[0]}, request)
 
     @router.post('/features_to_prediction', response_model=PredictionAnswer, response_model_exclude_none=True)
-    def features_to_prediction(body: FeaturesRequest, request: Request, background: BackgroundTasks):
+    async def features_to_prediction(body: FeaturesRequest, request: Request):
         model.check_features(body.features)
-        return cached_answer(storage, call_log, model, 'features_to_prediction', body.features, body, lambda: predictions_of([body.features])[0], admitted(request), background)
+        return await run_in_threadpool(answer, 'features_to_prediction', body.features, body, lambda: predictions_of([body.features])[0], request)
 
     @router.post('/text_to_prediction', response_model=PredictionAnswer, response_model_exclude_none=True)
-    def text_to_prediction(body: TextRequest, request: Request, background: BackgroundTasks):
-        return cached_answer(storage, call_log, model, 'text_to_prediction', body.text, body, lambda: predictions_of(features_of([body.text]))[0], admitted(request), background)
+    async def text_to_prediction(body: TextRequest, request: Request):
+        return await run_in_threadpool(answer, 'text_to_prediction', body.text, body, lambda: predictions_of(features_of([body.text]))[0], request)
 
     @router.post('/text_to_prediction_batch', response_model=BatchAnswer)
-    def text_to_prediction_batch(body: TextsRequest, request: Request, background: BackgroundTasks):
-        return cached_batch(storage, call_log, model, 'text_to_prediction', body.texts, body, lambda texts: predictions_of(features_of(texts)), admitted(request), background)
+    async def text_to_prediction_batch(body: TextsRequest, request: Request):
+        return await run_in_threadpool(batch, 'text_to_prediction', body.texts, body, lambda texts: predictions_of(features_of(texts)), request)
 
     @router.post('/features_to_prediction_batch', response_model=BatchAnswer)
-    def features_to_prediction_batch(body: FeaturesBatchRequest, request: Request, background: BackgroundTasks):
+    async def features_to_prediction_batch(body: FeaturesBatchRequest, request: Request):
         for vector in body.features: model.check_features(vector)
-        return cached_batch(storage, call_log, model, 'features_to_prediction', body.features, body, predictions_of, admitted(request), background)
+        return await run_in_threadpool(batch, 'features_to_prediction', body.features, body, predictions_of, request)
 
     @router.get('/recent_call_log', response_model=list[LoggedCall])
     def recent_call_log(request: Request, limit: Annotated[int, Field(ge=1, le=1000)] = 50):
         caller = access.key_required(request, 'reading the call log')
-        quietly(call_log.flush)  # what this server has queued is in the log before it is read
+        quietly(writes.calls.flush)  # what this server has queued is in the log (and its answers in the cache) before it is read
         try: calls = storage.recent_calls(caller, model.version, limit)
         except Exception as error:
             unavailable = refusal(503, f'the call log is unavailable ({type(error).__name__}: {str(error)[:200]}); try again shortly')
@@ -145,18 +164,18 @@ def create_model_serving_app(settings: Settings | None = None, models: list[Text
     models = models or [load_model(version, settings) for version in settings.spam_model_versions]
     storage = storage or open_storage(settings)
     for model in models: model.features_to_predictions(model.texts_to_features(['warm up']))
-    served, call_log = {model.version: model for model in models}, WriteBehind(storage.log_calls, settings.call_log_write_ms / 1000, name='call log')
+    served, writes = {model.version: model for model in models}, ServingWrites(storage, settings.call_log_write_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        call_log.close()  # every queued call written (or, the storage down, reported lost) before the storage closes
+        writes.close()  # every queued answer and call written (or, the storage down, reported lost) before the storage closes
         storage.close()
 
     app = workbook_app('Spam model-serving API', settings, health=lambda: {'models': list(served)}, lifespan=lifespan,
                        invalid_requests=(InvalidFeatures,))
     access = AccessPolicy.from_settings(settings)
-    for model in models: app.include_router(model_router(model, storage, access, call_log))
+    for model in models: app.include_router(model_router(model, storage, access, writes))
 
     @app.api_route('/model/{version}/{endpoint:path}', methods=['GET', 'POST'], include_in_schema=False)
     def not_served(version: str, endpoint: str):

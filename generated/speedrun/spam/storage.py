@@ -107,7 +107,7 @@ class SqliteStorage(SpamStorage):
             for statement in SQLITE_TABLES.split(';'):
                 if statement.strip(): connection.execute(statement)
     def cached_output(self, endpoint, version, input_json):
-        rows = self._rows('SELECT output_json FROM model_serving_api_cache WHERE endpoint=? AND version=? AND input_json=?', (endpoint, version, input_json))
+        rows = self.file.read('SELECT output_json FROM model_serving_api_cache WHERE endpoint=? AND version=? AND input_json=?', (endpoint, version, input_json))
         return json.loads(rows[0][0]) if rows else None
     def store_output(self, endpoint, version, input_json, output): self.store_outputs(endpoint, version, [(input_json, output)])
     def store_outputs(self, endpoint, version, items):
@@ -120,11 +120,11 @@ class SqliteStorage(SpamStorage):
                 (caller, version, at.astimezone(timezone.utc).isoformat(timespec='microseconds'), endpoint, input_json, at.timestamp() + self.call_log_ttl)
                 for caller, endpoint, version, input_json, at in calls])
     def recent_calls(self, caller, version, limit=50):
-        rows = self._rows('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? AND expires_at > ? '
+        rows = self.file.read('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? AND expires_at > ? '
                           'ORDER BY called_at DESC LIMIT ?', (caller, version, time.time(), limit))
         return [{'called_at': row[0], 'endpoint': row[1], 'version': row[2], 'input_json': row[3]} for row in rows]
     def call_times_since(self, caller, version, since, limit):
-        rows = self._rows('SELECT called_at FROM spam_calls_log WHERE caller_id=? AND version=? AND called_at > ? ORDER BY called_at DESC LIMIT ?',
+        rows = self.file.read('SELECT called_at FROM spam_calls_log WHERE caller_id=? AND version=? AND called_at > ? ORDER BY called_at DESC LIMIT ?',
                           (caller, version, since.astimezone(timezone.utc).isoformat(timespec='microseconds'), limit))
         return [datetime.fromisoformat(row[0]) for row in rows]
     def add_sms(self, user_id, sender_id, sms_text, sms_id=None):
