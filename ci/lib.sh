@@ -53,13 +53,13 @@ start_detached() {
   keep_niceness "$pid"
 }
 
-# keep_niceness PID: gives the scheduler group of PID's session this shell's nice value. A session of its own is a group of
+# keep_niceness PID: gives the scheduler group of PID's session this shell's nice value (not with KEEP_NICENESS=no). A session of its own is a group of
 # its own, which Linux weighs as much as this shell's whole session whatever the nice values inside it, so without this the
-# cluster's nodes started by `make test`'s independent group (nice 10) would take the CPU at nice 0 (speedrun.kit.inheritance).
+# nodes and the emulator started by `make test`'s independent group (nice 10) would take the CPU at nice 0 (speedrun.kit.inheritance).
 # Linux takes one such change per 100 ms from a process without CAP_SYS_ADMIN: hence the tries.
 keep_niceness() {
   local niceness; niceness=$(nice)
-  [ "$niceness" != 0 ] && [ -e "/proc/$1/autogroup" ] || return 0
+  [ "${KEEP_NICENESS:-yes}" = yes ] && [ "$niceness" != 0 ] && [ -e "/proc/$1/autogroup" ] || return 0
   for _ in $(seq 1 30); do
     { echo "$niceness" > "/proc/$1/autogroup"; } 2>/dev/null && return 0
     sleep 0.05

@@ -22,7 +22,8 @@ if [ $# -gt 0 ]; then "${PYTEST[@]}" "$@"; exit; fi
 # printing as they go; the independent tests on a workbook of their own behind them, their output kept in a log and printed after.
 independent_log="$LOG_DIR/pytest-independent.log"
 # The chapters are the longer path, so they come first for the CPU: the independent group runs at nice 10, and so does every
-# process it starts in a session of its own (a kernel, a service, a Cassandra node: speedrun.kit.inheritance, ci/lib.sh).
+# process it starts in a session of its own (a kernel, a service, a node: speedrun.kit.inheritance, ci/lib.sh), but the
+# nodes of its Cassandra cluster, which starved at nice 10 (ci/cassandra.sh).
 # Without that, Linux's autogroups weighed each such session as much as the chapters' whole one: at nice 10 the chapters
 # took 1555 s beside the group, at equal priority 1532 s.
 # .pytest_cache is the chapters' to write.
