@@ -21,12 +21,9 @@ from speedrun.spam.storage import check_storage_behaviour, open_storage
 from speedrun.spam.user_data import load_sample_inboxes
 from speedrun.tools.architecture import SERVICES
 
+from test_faults import get
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def get(url, **options):
-    try: return httpx.request(options.pop('method', 'GET'), url, trust_env=False, timeout=10, **options)
-    except httpx.HTTPError as error: return error
 
 
 # --- Cassandra: a node that wants credentials, stopped mid-run --------------------------------------

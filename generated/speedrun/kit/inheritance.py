@@ -49,8 +49,9 @@ def pass_on_parent_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIG
 
 # %% ../../../nbs/kit/01a_inheritance.ipynb #a1f0c006
 def keep_niceness(pid: int, niceness: int | None = None) -> bool:
-    "Give the scheduler group of `pid`'s session `niceness` (this process's nice value by default); False where there are no such groups."
+    "Give the scheduler group of `pid`'s session `niceness` (this process's nice value by default); False where nothing was set (no such groups, or 0: a new group's own)."
     niceness = os.nice(0) if niceness is None else niceness
+    if niceness == 0: return False  # without a write: Linux takes one per 100 ms from a process without CAP_SYS_ADMIN
     for _ in range(30):
         try: Path(f'/proc/{pid}/autogroup').write_text(str(niceness)); return True
         except FileNotFoundError: return False  # a kernel without autogroups, or the process has gone

@@ -168,7 +168,7 @@ def start_process(command: list[str], name: str, log_dir: Path, ready: Callable[
     with open(log_path, 'wb') as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, preexec_fn=(lambda: [signal.signal(s, signal.SIG_DFL) for s in default_signals]) if default_signals else None)
-    if os.nice(0): keep_niceness(process.pid)  # a session of its own weighs as this process does (kit.inheritance)
+    keep_niceness(process.pid)  # a session of its own weighs as this process does (kit.inheritance)
     running = RunningProcess(name, process, log_path, url)
     _RUNNING[process.pid] = running
     pid_file(process.pid).parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,8 @@ from .storage import SpamStorage, open_storage
 # %% auto #0
 __all__ = ['MAX_TEXTS_PER_BATCH', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest', 'TopLabel',
            'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'store_answers',
-           'ServingWrites', 'cached_answers', 'call_entry', 'cached_answer', 'cached_batch', 'prediction_answer',
-           'model_router', 'create_model_serving_app', 'calls_logged']
+           'ServingWrites', 'cached_answers', 'to_the_millisecond', 'call_entry', 'cached_answer', 'cached_batch',
+           'prediction_answer', 'model_router', 'create_model_serving_app', 'calls_logged']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
@@ -75,8 +75,10 @@ def cached_answers(storage: SpamStorage, writes: ServingWrites, model: TextClass
                    compute_many: Callable[[list], list[dict]], call: tuple) -> list[dict]:
     "Each value's answer with `from_cache`: looked up (in the queue of cache writes, then in the storage), the misses computed in one call and queued for the cache; then `call` queued for the log."
     keys = [cache_key(value) for value in values]
-    queued = {} if options.skip_cache else writes.queued_answers(endpoint, model.cache_tag)
-    answers = [None if options.skip_cache else queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key) for key in keys]
+    if options.skip_cache: answers = [None] * len(keys)
+    else:
+        queued = writes.queued_answers(endpoint, model.cache_tag)
+        answers = [queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key) for key in keys]
     misses = [i for i, answer in enumerate(answers) if answer is None]
     for i, answer in zip(misses, compute_many([values[i] for i in misses]) if misses else []):
         answers[i] = answer
@@ -84,6 +86,8 @@ def cached_answers(storage: SpamStorage, writes: ServingWrites, model: TextClass
     quietly(writes.calls.add, call)  # a late request during shutdown is answered, its entry logged as lost
     missed = set(misses)
     return [{**answer, 'from_cache': i not in missed, **({'input': values[i]} if options.echo_input else {})} for i, answer in enumerate(answers)]
+
+def to_the_millisecond(moment: datetime) -> datetime: return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 def call_entry(caller: str, endpoint: str, version: str, value: Any) -> tuple:
     "One call's row for the log, stamped now."
@@ -109,8 +113,12 @@ def model_router(model: TextClassifierModel, storage: SpamStorage, access: Acces
     router = APIRouter(prefix=f'/model/{model.version}', tags=[f'model {model.version}'])
     access, writes = access or AccessPolicy(), writes or ServingWrites(storage)
     def call_times_since(caller: str, since: datetime, limit: int) -> list[datetime]:
+        # the queue first, then the store: a row leaves the queue only once stored, so none is missed, and one in the middle of
+        # its write is in both, counted once (to the millisecond, Cassandra's grain)
         queued = [at for who, _, version, _, at in writes.calls.pending() if who == caller and version == model.version and at > since]
-        return sorted(queued + storage.call_times_since(caller, model.version, since, limit), reverse=True)[:limit]
+        stored = storage.call_times_since(caller, model.version, since, limit)
+        written = {to_the_millisecond(at) for at in stored}
+        return sorted([at for at in queued if to_the_millisecond(at) not in written] + stored, reverse=True)[:limit]
     def admitted(request: Request) -> str:
         caller = access.caller(request)
         access.check_rate(lambda since, limit: call_times_since(caller, since, limit), caller, f'model {model.version}')

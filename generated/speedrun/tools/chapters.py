@@ -4,7 +4,7 @@
 
 # %% ../../../nbs/tools/00_chapters.ipynb #2166af07
 from __future__ import annotations
-import json, logging, os, sys, threading, time
+import json, logging, sys, threading, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,7 @@ def chapter_kernel_manager(log_path: Path | None = None) -> type:
             else:
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 with open(log_path, 'ab') as log: started = await super().start_kernel(stdout=log, stderr=log, **options)
-            if os.nice(0) and getattr(self.provisioner, 'pid', None): keep_niceness(self.provisioner.pid)
+            if getattr(self.provisioner, 'pid', None): keep_niceness(self.provisioner.pid)
             return started
     return ChapterKernelManager
 
