@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PR_SET_PDEATHSIG', 'signal_when_parent_dies', 'signal_sets', 'parent_stopping_on', 'pass_on_parent_signals',
-           'keep_niceness']
+           'scheduler_group', 'keep_niceness']
 
 # %% ../../../nbs/kit/01a_inheritance.ipynb #057845f5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -48,6 +48,11 @@ def pass_on_parent_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIG
     return watcher
 
 # %% ../../../nbs/kit/01a_inheritance.ipynb #a1f0c006
+def scheduler_group(pid: int) -> str:
+    "The scheduler group of `pid`'s session ('/autogroup-N'); '' for the group of the sessions older than every `setsid` since boot (Linux shows it as an empty file), or without autogroups."
+    try: return (Path(f'/proc/{pid}/autogroup').read_text().split() or [''])[0]
+    except FileNotFoundError: return ''
+
 def keep_niceness(pid: int, niceness: int | None = None) -> bool:
     "Give the scheduler group of `pid`'s session `niceness` (this process's nice value by default); False where nothing was set (no such groups, or 0: a new group's own)."
     niceness = os.nice(0) if niceness is None else niceness
