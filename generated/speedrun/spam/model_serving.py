@@ -4,7 +4,8 @@
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #2017a683
 from __future__ import annotations
-import json, time
+import gc, json, threading, time
+from collections import OrderedDict
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 import httpx
@@ -20,10 +21,11 @@ from .models import InvalidFeatures, TextClassifierModel, top_label
 from .storage import SpamStorage, open_storage
 
 # %% auto #0
-__all__ = ['MAX_TEXTS_PER_BATCH', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest', 'TopLabel',
-           'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'cache_key', 'store_answers',
-           'ServingWrites', 'cached_answers', 'to_the_millisecond', 'call_entry', 'cached_answer', 'cached_batch',
-           'prediction_answer', 'model_router', 'create_model_serving_app', 'calls_logged']
+__all__ = ['MAX_TEXTS_PER_BATCH', 'RECENT_ANSWERS', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest',
+           'FeaturesBatchRequest', 'TopLabel', 'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall',
+           'cache_key', 'RecentAnswers', 'store_answers', 'ServingWrites', 'cached_answers', 'to_the_millisecond',
+           'call_entry', 'cached_answer', 'cached_batch', 'prediction_answer', 'model_router',
+           'create_model_serving_app', 'calls_logged']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
@@ -52,6 +54,23 @@ class LoggedCall(BaseModel):
 # %% ../../../nbs/spam/07_model_serving.ipynb #97a55da9
 def cache_key(value: Any) -> str: return json.dumps(value, sort_keys=True, separators=(',', ':'))
 
+# %% ../../../nbs/spam/07_model_serving.ipynb #5a277780
+RECENT_ANSWERS = 10_000  # per worker process; an answer is a few hundred bytes
+
+class RecentAnswers:
+    "The last `size` answers this process computed or read from the cache, by (endpoint, model tag, key): a thread-safe LRU."
+    def __init__(self, size: int = RECENT_ANSWERS): self.size, self.answers, self.lock = size, OrderedDict(), threading.Lock()
+    def get(self, item: tuple) -> dict | None:
+        with self.lock:
+            answer = self.answers.get(item)
+            if answer is not None: self.answers.move_to_end(item)
+        return answer
+    def put(self, item: tuple, answer: dict) -> None:
+        with self.lock:
+            self.answers[item] = answer
+            self.answers.move_to_end(item)
+            if len(self.answers) > self.size: self.answers.popitem(last=False)
+
 # %% ../../../nbs/spam/07_model_serving.ipynb #89f42940
 def store_answers(storage: SpamStorage, rows: list) -> None:
     "Write queued cache rows `(endpoint, tag, key, answer)`: one `store_outputs` (one transaction on SQLite) per endpoint and model."
@@ -60,8 +79,9 @@ def store_answers(storage: SpamStorage, rows: list) -> None:
     for (endpoint, tag), items in grouped.items(): storage.store_outputs(endpoint, tag, items)
 
 class ServingWrites:
-    "What answers leave to write, queued: new answers for the cache, and calls for the log, whose write writes the cache's queue first (a logged call has its answer cached)."
-    def __init__(self, storage: SpamStorage, interval: float = 0.005):
+    "What answers leave to write, queued: new answers for the cache, and calls for the log, whose write writes the cache's queue first (a logged call has its answer cached); and the answers this process remembers (`recent`)."
+    def __init__(self, storage: SpamStorage, interval: float = 0.005, recent: RecentAnswers | None = None):
+        self.recent = recent or RecentAnswers()
         self.cache = WriteBehind(lambda rows: store_answers(storage, rows), interval, name='cache writes')
         self.calls = WriteBehind(lambda rows: (self.cache.flush(), storage.log_calls(rows)), interval, name='call log')
     def queued_answers(self, endpoint: str, tag: str) -> dict[str, dict]:
@@ -73,15 +93,19 @@ class ServingWrites:
 
 def cached_answers(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, values: list, options: Options,
                    compute_many: Callable[[list], list[dict]], call: tuple) -> list[dict]:
-    "Each value's answer with `from_cache`: looked up (in the queue of cache writes, then in the storage), the misses computed in one call and queued for the cache; then `call` queued for the log."
+    "Each value's answer with `from_cache`: looked up (in this process's memory, the queue of cache writes, then the storage), the misses computed in one call, remembered and queued for the cache; then `call` queued for the log."
     keys = [cache_key(value) for value in values]
-    if options.skip_cache: answers = [None] * len(keys)
-    else:
+    answers = [None if options.skip_cache else writes.recent.get((endpoint, model.cache_tag, key)) for key in keys]
+    if not options.skip_cache and None in answers:
         queued = writes.queued_answers(endpoint, model.cache_tag)
-        answers = [queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key) for key in keys]
+        for i, key in enumerate(keys):
+            if answers[i] is None and (found := queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key)) is not None:
+                answers[i] = found
+                writes.recent.put((endpoint, model.cache_tag, key), found)
     misses = [i for i, answer in enumerate(answers) if answer is None]
     for i, answer in zip(misses, compute_many([values[i] for i in misses]) if misses else []):
         answers[i] = answer
+        writes.recent.put((endpoint, model.cache_tag, keys[i]), answer)
         quietly(writes.cache.add, (endpoint, model.cache_tag, keys[i], answer))
     quietly(writes.calls.add, call)  # a late request during shutdown is answered, its entry logged as lost
     missed = set(misses)
@@ -172,6 +196,10 @@ def create_model_serving_app(settings: Settings | None = None, models: list[Text
     models = models or [load_model(version, settings) for version in settings.spam_model_versions]
     storage = storage or open_storage(settings)
     for model in models: model.features_to_predictions(model.texts_to_features(['warm up']))
+    # what start-up made (models, TensorFlow, the driver: 515,000 objects with v1 and v3 on Cassandra) leaves the collector's
+    # generations: a full collection of them takes 200 ms, and under load on Cassandra requests waited up to 220 ms for one
+    # (wrk, 4 clients, uncached v1; at most 44 ms after, two runs each way)
+    gc.collect(); gc.freeze()
     served, writes = {model.version: model for model in models}, ServingWrites(storage, settings.call_log_write_ms / 1000)
 
     @asynccontextmanager
