@@ -80,8 +80,8 @@ def store_answers(storage: SpamStorage, rows: list) -> None:
 
 class ServingWrites:
     "What answers leave to write, queued: new answers for the cache, and calls for the log, whose write writes the cache's queue first (a logged call has its answer cached); and the answers this process remembers (`recent`)."
-    def __init__(self, storage: SpamStorage, interval: float = 0.005, recent: RecentAnswers | None = None):
-        self.recent = recent or RecentAnswers()
+    def __init__(self, storage: SpamStorage, interval: float = 0.005):
+        self.recent = RecentAnswers()
         self.cache = WriteBehind(lambda rows: store_answers(storage, rows), interval, name='cache writes')
         self.calls = WriteBehind(lambda rows: (self.cache.flush(), storage.log_calls(rows)), interval, name='call log')
     def queued_answers(self, endpoint: str, tag: str) -> dict[str, dict]:
@@ -95,17 +95,18 @@ def cached_answers(storage: SpamStorage, writes: ServingWrites, model: TextClass
                    compute_many: Callable[[list], list[dict]], call: tuple) -> list[dict]:
     "Each value's answer with `from_cache`: looked up (in this process's memory, the queue of cache writes, then the storage), the misses computed in one call, remembered and queued for the cache; then `call` queued for the log."
     keys = [cache_key(value) for value in values]
-    answers = [None if options.skip_cache else writes.recent.get((endpoint, model.cache_tag, key)) for key in keys]
+    items = [(endpoint, model.cache_tag, key) for key in keys]
+    answers = [None if options.skip_cache else writes.recent.get(item) for item in items]
     if not options.skip_cache and None in answers:
         queued = writes.queued_answers(endpoint, model.cache_tag)
         for i, key in enumerate(keys):
             if answers[i] is None and (found := queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key)) is not None:
                 answers[i] = found
-                writes.recent.put((endpoint, model.cache_tag, key), found)
+                writes.recent.put(items[i], found)
     misses = [i for i, answer in enumerate(answers) if answer is None]
     for i, answer in zip(misses, compute_many([values[i] for i in misses]) if misses else []):
         answers[i] = answer
-        writes.recent.put((endpoint, model.cache_tag, keys[i]), answer)
+        writes.recent.put(items[i], answer)
         quietly(writes.cache.add, (endpoint, model.cache_tag, keys[i], answer))
     quietly(writes.calls.add, call)  # a late request during shutdown is answered, its entry logged as lost
     missed = set(misses)
