@@ -6,9 +6,11 @@
 from __future__ import annotations
 import grpc
 from collections import Counter
+from typing import Any, Callable
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, RetryPolicy, TokenAwarePolicy
 from google.api_core.exceptions import AlreadyExists
 from google.api_core.retry import Retry
@@ -19,8 +21,8 @@ from .settings import Settings, read_settings
 
 # %% auto #0
 __all__ = ['REQUEST_TIMEOUT', 'consistency_levels', 'RetryOnTimeouts', 'cassandra_cluster', 'cassandra_release_version',
-           'replication_of', 'cassandra_session', 'keyspace_replication', 'pubsub_publisher', 'pubsub_subscriber',
-           'ensure_topic', 'ensure_subscription', 'gcloud_environment']
+           'replication_of', 'cassandra_session', 'keyspace_replication', 'unlogged_batches', 'write_unlogged',
+           'pubsub_publisher', 'pubsub_subscriber', 'ensure_topic', 'ensure_subscription', 'gcloud_environment']
 
 # %% ../../../nbs/kit/02_connections.ipynb #f32430e4
 def consistency_levels(settings: Settings) -> tuple[int, int]:
@@ -86,6 +88,32 @@ def keyspace_replication(session: Session, keyspace: str | None = None) -> dict[
     "The replication a keyspace has (the session's by default), as Cassandra's schema says."
     row = session.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s', (keyspace or session.keyspace,)).one()
     return dict(row.replication) if row else {}
+
+# %% ../../../nbs/kit/02_connections.ipynb #4ec27a2c
+def unlogged_batches(statement: PreparedStatement, rows: list[tuple], partition_of: Callable[[tuple], Any], max_rows: int = 64,
+                     max_partitions: int = 10, max_bytes: int = 5_000) -> list:
+    "Statements that write `rows` of one prepared statement: a partition's rows in unlogged batches of up to `max_rows`, lone rows of different partitions batched up to `max_partitions` and about `max_bytes`, a row left alone as its bound statement."
+    groups: dict[Any, list[tuple]] = {}
+    for row in rows: groups.setdefault(partition_of(row), []).append(row)
+    statements, lone = [], []
+    def batch_of(chunk: list[tuple]):
+        if len(chunk) == 1: return statement.bind(chunk[0])
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for row in chunk: batch.add(statement, row)
+        return batch
+    for group in groups.values():
+        if len(group) == 1: lone.append(group[0])
+        else: statements += [batch_of(group[start:start + max_rows]) for start in range(0, len(group), max_rows)]
+    chunk, size = [], 0
+    for row in lone:
+        row_size = sum(len(str(value)) for value in row)
+        if chunk and (len(chunk) == max_partitions or size + row_size > max_bytes): statements.append(batch_of(chunk)); chunk, size = [], 0
+        chunk.append(row); size += row_size
+    return statements + ([batch_of(chunk)] if chunk else [])
+
+def write_unlogged(session: Session, statement: PreparedStatement, rows: list[tuple], partition_of: Callable[[tuple], Any]) -> None:
+    "Write `rows` through `unlogged_batches`, all requests in flight at once; the first failure raises."
+    for future in [session.execute_async(request) for request in unlogged_batches(statement, rows, partition_of)]: future.result()
 
 # %% ../../../nbs/kit/02_connections.ipynb #09f41d4d
 def pubsub_publisher(settings: Settings | None = None, **options) -> pubsub_v1.PublisherClient:

@@ -4,20 +4,36 @@
 
 # %% ../../../nbs/spam/01_features1.ipynb #4cd597d2
 from __future__ import annotations
-import string
+import re, string
 from fastcore.script import call_parse
-from nltk.tokenize import word_tokenize
+from nltk import redos
+from nltk.tokenize import NLTKWordTokenizer
 from .features import FeatureExtractor
 
 # %% auto #0
-__all__ = ['ASCII_LETTERS', 'CUE_WORDS', 'raw_tokens', 'letter_tokens', 'Features1', 'main']
+__all__ = ['ASCII_LETTERS', 'CUE_WORDS', 'TreebankTokenizer', 'raw_tokens', 'letter_tokens', 'Features1', 'main']
 
 # %% ../../../nbs/spam/01_features1.ipynb #9d612713
 ASCII_LETTERS = frozenset(string.ascii_letters)
 
+def _compiled_by_re(pattern):
+    "An `nltk.redos` pattern compiled again by `re`, its flags kept (other rules as they are)."
+    if not isinstance(pattern, redos.TimedPattern): return pattern
+    return re.compile(pattern.pattern, pattern.flags & (re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII))
+
+class TreebankTokenizer(NLTKWordTokenizer):
+    "NLTK's word tokenizer (what `word_tokenize(text, preserve_line=True)` runs), its rules compiled by `re`."
+    STARTING_QUOTES = [(_compiled_by_re(rule), replacement) for rule, replacement in NLTKWordTokenizer.STARTING_QUOTES]
+    PUNCTUATION = [(_compiled_by_re(rule), replacement) for rule, replacement in NLTKWordTokenizer.PUNCTUATION]
+    PARENS_BRACKETS = (_compiled_by_re(NLTKWordTokenizer.PARENS_BRACKETS[0]), NLTKWordTokenizer.PARENS_BRACKETS[1])
+    DOUBLE_DASHES = (_compiled_by_re(NLTKWordTokenizer.DOUBLE_DASHES[0]), NLTKWordTokenizer.DOUBLE_DASHES[1])
+    ENDING_QUOTES = [(_compiled_by_re(rule), replacement) for rule, replacement in NLTKWordTokenizer.ENDING_QUOTES]
+
+_TREEBANK = TreebankTokenizer()
+
 def raw_tokens(text: str) -> list[str]:
     "NLTK's word tokens of `text` (without sentence splitting, which needs no downloaded data)."
-    return word_tokenize(text, preserve_line=True)
+    return _TREEBANK.tokenize(text)
 
 def letter_tokens(tokens: list[str]) -> list[str]:
     "Each token stripped to its ASCII letters; tokens left empty are dropped."

@@ -31,8 +31,8 @@ from .models import InvalidFeatures, TextClassifierModel
 from .artefacts import LABELS, model_dir
 
 # %% auto #0
-__all__ = ['MODEL_V2', 'MODEL_V3', 'LSTMShape', 'build_lstm', 'EpochProgress', 'train_lstm', 'plot_learning_curves',
-           'KerasLSTMModel']
+__all__ = ['MODEL_V2', 'MODEL_V3', 'BATCH_SIZES', 'LSTMShape', 'build_lstm', 'EpochProgress', 'train_lstm',
+           'plot_learning_curves', 'KerasLSTMModel']
 
 # %% ../../../nbs/spam/11_lstm.ipynb #f83fbd91
 @dataclass(frozen=True)
@@ -90,14 +90,17 @@ def plot_learning_curves(history: dict[str, list[float]], title: str):
     return figure
 
 # %% ../../../nbs/spam/11_lstm.ipynb #17ba9eb0
+BATCH_SIZES = (1, 4, 16, 64, 256, 1024)  # the rows of every call, padded up to one of these; XLA compiles each once (about 0.4 s)
+
 class KerasLSTMModel(TextClassifierModel):
     "Models v2 and v3: a Keras LSTM on features v2 (the tokenizer travels with the model)."
     file_name, tokenizer_file = 'model.keras', 'tokenizer.json'
+    computes_outside_the_interpreter = True
 
     def __init__(self, version: str, network: keras.Model, extractor: Features2):
         self.version, self.network, self.extractor = version, network, extractor
         signature = [tf.TensorSpec([None, extractor.tokenizer.sequence_length], tf.int32)]
-        self._predict = tf.function(lambda batch: self.network(batch, training=False), input_signature=signature)
+        self._predict = tf.function(lambda batch: self.network(batch, training=False), input_signature=signature, jit_compile=True)
 
     def check_features(self, vector: Sequence) -> list:
         vector = super().check_features(vector)
@@ -107,7 +110,15 @@ class KerasLSTMModel(TextClassifierModel):
         return vector
 
     def predict_probabilities(self, features: np.ndarray) -> np.ndarray:
-        return self._predict(tf.constant(np.asarray(features, dtype='int32'))).numpy()
+        rows, largest = np.asarray(features, dtype='int32'), BATCH_SIZES[-1]
+        if len(rows) > largest: return np.concatenate([self.predict_probabilities(rows[start:start + largest]) for start in range(0, len(rows), largest)])
+        padded = np.zeros((next(size for size in BATCH_SIZES if size >= len(rows)), rows.shape[1]), dtype='int32')
+        padded[:len(rows)] = rows
+        return self._predict(tf.constant(padded)).numpy()[:len(rows)]
+
+    def warm_up(self) -> None:
+        "Compile the calls of 1 and 4 rows: what a server's single requests take, alone or batched (`BatchedCalls`)."
+        for size in BATCH_SIZES[:2]: self.predict_probabilities(np.zeros((size, self.extractor.tokenizer.sequence_length)))
 
     def save(self, settings: Settings | None = None) -> None:
         "Write the network (`.keras`) and its tokenizer into the model's artefact folder."

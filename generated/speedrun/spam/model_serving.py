@@ -4,8 +4,7 @@
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #2017a683
 from __future__ import annotations
-import gc, json, threading, time
-from collections import OrderedDict
+import gc, time
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 import httpx
@@ -13,27 +12,22 @@ from typing import Annotated, Any, Callable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from ..kit.batching import BatchedCalls
 from ..kit.http import AccessPolicy, Number, Text, quietly, refusal, workbook_app
 from ..kit.settings import Settings, read_settings
-from ..kit.storage import WriteBehind
+from .answers import Answers, Options, ServingWrites, cached_answer, cached_batch, prediction_answer, to_the_millisecond
 from .loading import load_model
-from .models import InvalidFeatures, TextClassifierModel, top_label
+from .models import InvalidFeatures, TextClassifierModel
 from .storage import SpamStorage, open_storage
 
 # %% auto #0
-__all__ = ['MAX_TEXTS_PER_BATCH', 'RECENT_ANSWERS', 'Options', 'TextRequest', 'FeaturesRequest', 'TextsRequest',
-           'FeaturesBatchRequest', 'TopLabel', 'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall',
-           'cache_key', 'RecentAnswers', 'store_answers', 'ServingWrites', 'cached_answers', 'to_the_millisecond',
-           'call_entry', 'cached_answer', 'cached_batch', 'prediction_answer', 'model_router',
+__all__ = ['MAX_TEXTS_PER_BATCH', 'BATCHED_REQUESTS', 'TextRequest', 'FeaturesRequest', 'TextsRequest', 'FeaturesBatchRequest',
+           'TopLabel', 'PredictionAnswer', 'FeaturesAnswer', 'BatchAnswer', 'LoggedCall', 'model_router',
            'create_model_serving_app', 'calls_logged']
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra='forbid')
-    echo_input: bool = Field(False, description='repeat the input in the answer')
-    skip_cache: bool = Field(False, description='compute afresh, even when the answer is cached')
 
 class TextRequest(Options): text: Text
 class FeaturesRequest(Options): features: list[Number]
@@ -51,90 +45,10 @@ class LoggedCall(BaseModel):
     "One call of the log, as the original tutorial answered it (`input_json`: the input as JSON text), and whose call it was."
     called_at: str; endpoint: str; version: str; input_json: str; caller_id: str
 
-# %% ../../../nbs/spam/07_model_serving.ipynb #97a55da9
-def cache_key(value: Any) -> str: return json.dumps(value, sort_keys=True, separators=(',', ':'))
-
-# %% ../../../nbs/spam/07_model_serving.ipynb #5a277780
-RECENT_ANSWERS = 10_000  # per worker process; an answer is a few hundred bytes
-
-class RecentAnswers:
-    "The last `size` answers this process computed or read from the cache, by (endpoint, model tag, key): a thread-safe LRU."
-    def __init__(self, size: int = RECENT_ANSWERS): self.size, self.answers, self.lock = size, OrderedDict(), threading.Lock()
-    def get(self, item: tuple) -> dict | None:
-        with self.lock:
-            answer = self.answers.get(item)
-            if answer is not None: self.answers.move_to_end(item)
-        return answer
-    def put(self, item: tuple, answer: dict) -> None:
-        with self.lock:
-            self.answers[item] = answer
-            self.answers.move_to_end(item)
-            if len(self.answers) > self.size: self.answers.popitem(last=False)
-
-# %% ../../../nbs/spam/07_model_serving.ipynb #89f42940
-def store_answers(storage: SpamStorage, rows: list) -> None:
-    "Write queued cache rows `(endpoint, tag, key, answer)`: one `store_outputs` (one transaction on SQLite) per endpoint and model."
-    grouped: dict[tuple[str, str], list] = {}
-    for endpoint, tag, key, answer in rows: grouped.setdefault((endpoint, tag), []).append((key, answer))
-    for (endpoint, tag), items in grouped.items(): storage.store_outputs(endpoint, tag, items)
-
-class ServingWrites:
-    "What answers leave to write, queued: new answers for the cache, and calls for the log, whose write writes the cache's queue first (a logged call has its answer cached); and the answers this process remembers (`recent`)."
-    def __init__(self, storage: SpamStorage, interval: float = 0.005):
-        self.recent = RecentAnswers()
-        self.cache = WriteBehind(lambda rows: store_answers(storage, rows), interval, name='cache writes')
-        self.calls = WriteBehind(lambda rows: (self.cache.flush(), storage.log_calls(rows)), interval, name='call log')
-    def queued_answers(self, endpoint: str, tag: str) -> dict[str, dict]:
-        "The answers of `endpoint` by model `tag` queued for the cache and not written yet, by key."
-        return {key: answer for e, t, key, answer in self.cache.pending() if e == endpoint and t == tag}
-    def close(self) -> list:
-        "Write all that is queued, the calls' answers first (a clean stop loses nothing); the rows that could not be written."
-        return self.calls.close() + self.cache.close()
-
-def cached_answers(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, values: list, options: Options,
-                   compute_many: Callable[[list], list[dict]], call: tuple) -> list[dict]:
-    "Each value's answer with `from_cache`: looked up (in this process's memory, the queue of cache writes, then the storage), the misses computed in one call, remembered and queued for the cache; then `call` queued for the log."
-    keys = [cache_key(value) for value in values]
-    items = [(endpoint, model.cache_tag, key) for key in keys]
-    answers = [None if options.skip_cache else writes.recent.get(item) for item in items]
-    if not options.skip_cache and None in answers:
-        queued = writes.queued_answers(endpoint, model.cache_tag)
-        for i, key in enumerate(keys):
-            if answers[i] is None and (found := queued.get(key) or quietly(storage.cached_output, endpoint, model.cache_tag, key)) is not None:
-                answers[i] = found
-                writes.recent.put(items[i], found)
-    misses = [i for i, answer in enumerate(answers) if answer is None]
-    for i, answer in zip(misses, compute_many([values[i] for i in misses]) if misses else []):
-        answers[i] = answer
-        writes.recent.put(items[i], answer)
-        quietly(writes.cache.add, (endpoint, model.cache_tag, keys[i], answer))
-    quietly(writes.calls.add, call)  # a late request during shutdown is answered, its entry logged as lost
-    missed = set(misses)
-    return [{**answer, 'from_cache': i not in missed, **({'input': values[i]} if options.echo_input else {})} for i, answer in enumerate(answers)]
-
-def to_the_millisecond(moment: datetime) -> datetime: return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-def call_entry(caller: str, endpoint: str, version: str, value: Any) -> tuple:
-    "One call's row for the log, stamped now."
-    return (caller, endpoint, version, cache_key(value), datetime.now(timezone.utc))
-
-def cached_answer(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, value: Any, options: Options,
-                  compute: Callable[[], dict], caller: str) -> dict:
-    "The answer of `endpoint` for one value; on a miss its cache write queued, then the call."
-    [answer] = cached_answers(storage, writes, model, endpoint, [value], options, lambda _: [compute()], call_entry(caller, endpoint, model.version, value))
-    return {**answer, 'model_version': model.version}
-
-def cached_batch(storage: SpamStorage, writes: ServingWrites, model: TextClassifierModel, endpoint: str, values: list, options: Options,
-                 compute_many: Callable[[list], list[dict]], caller: str) -> dict:
-    "Answers for many inputs, cached under the single endpoint's keys; the batch logged as one call, after its cache writes."
-    results = cached_answers(storage, writes, model, endpoint, values, options, compute_many, call_entry(caller, f'{endpoint}_batch', model.version, values))
-    return {'results': results, 'cache_hits': sum(result['from_cache'] for result in results), 'model_version': model.version}
-
-def prediction_answer(prediction: dict) -> dict: return {'prediction': prediction, 'top': top_label(prediction)}
-
 # %% ../../../nbs/spam/07_model_serving.ipynb #deb591c1
-def model_router(model: TextClassifierModel, storage: SpamStorage, access: AccessPolicy | None = None, writes: ServingWrites | None = None) -> APIRouter:
-    "The endpoints of one model version, under `/model/{version}`; cache and call-log writes queued in `writes` (the app's)."
+def model_router(model: TextClassifierModel, storage: SpamStorage, access: AccessPolicy | None = None, writes: ServingWrites | None = None,
+                 calls: BatchedCalls | None = None) -> APIRouter:
+    "The endpoints of one model version, under `/model/{version}`; cache and call-log writes queued in `writes` (the app's); single requests' predictions made by `calls` when given, else inline."
     router = APIRouter(prefix=f'/model/{model.version}', tags=[f'model {model.version}'])
     access, writes = access or AccessPolicy(), writes or ServingWrites(storage)
     def call_times_since(caller: str, since: datetime, limit: int) -> list[datetime]:
@@ -148,34 +62,39 @@ def model_router(model: TextClassifierModel, storage: SpamStorage, access: Acces
         caller = access.caller(request)
         access.check_rate(lambda since, limit: call_times_since(caller, since, limit), caller, f'model {model.version}')
         return caller
-    def features_of(texts): return model.texts_to_features(texts)
+    async def caller_of(request: Request) -> str:  # the rate check reads the call log: in the thread pool, when there is a limit
+        return await run_in_threadpool(admitted, request) if access.rate_limit else admitted(request)
     def predictions_of(features): return [prediction_answer(p) for p in model.features_to_predictions(features)]
-    def answer(endpoint: str, value: Any, options: Options, compute: Callable[[], dict], request: Request) -> dict:
-        return cached_answer(storage, writes, model, endpoint, value, options, compute, admitted(request))
-    def batch(endpoint: str, values: list, options: Options, compute_many: Callable[[list], list[dict]], request: Request) -> dict:
-        return cached_batch(storage, writes, model, endpoint, values, options, compute_many, admitted(request))
+    async def feature_answers(texts): return [{'features': vector} for vector in model.texts_to_features(texts)]
+    async def prediction_answers(features):
+        return [prediction_answer(p) for p in await calls(features)] if calls else predictions_of(features)
+    async def text_prediction_answers(texts): return await prediction_answers(model.texts_to_features(texts))
+    def in_the_pool(compute_many: Callable[[list], list[dict]]) -> Answers:
+        async def answers(values): return await run_in_threadpool(compute_many, values)
+        return answers
 
     @router.post('/text_to_features', response_model=FeaturesAnswer, response_model_exclude_none=True)
     async def text_to_features(body: TextRequest, request: Request):
-        return await run_in_threadpool(answer, 'text_to_features', body.text, body, lambda: {'features': features_of([body.text])[0]}, request)
+        return await cached_answer(storage, writes, model, 'text_to_features', body.text, body, feature_answers, await caller_of(request))
 
     @router.post('/features_to_prediction', response_model=PredictionAnswer, response_model_exclude_none=True)
     async def features_to_prediction(body: FeaturesRequest, request: Request):
         model.check_features(body.features)
-        return await run_in_threadpool(answer, 'features_to_prediction', body.features, body, lambda: predictions_of([body.features])[0], request)
+        return await cached_answer(storage, writes, model, 'features_to_prediction', body.features, body, prediction_answers, await caller_of(request))
 
     @router.post('/text_to_prediction', response_model=PredictionAnswer, response_model_exclude_none=True)
     async def text_to_prediction(body: TextRequest, request: Request):
-        return await run_in_threadpool(answer, 'text_to_prediction', body.text, body, lambda: predictions_of(features_of([body.text]))[0], request)
+        return await cached_answer(storage, writes, model, 'text_to_prediction', body.text, body, text_prediction_answers, await caller_of(request))
 
     @router.post('/text_to_prediction_batch', response_model=BatchAnswer)
     async def text_to_prediction_batch(body: TextsRequest, request: Request):
-        return await run_in_threadpool(batch, 'text_to_prediction', body.texts, body, lambda texts: predictions_of(features_of(texts)), request)
+        compute_many = in_the_pool(lambda texts: predictions_of(model.texts_to_features(texts)))
+        return await cached_batch(storage, writes, model, 'text_to_prediction', body.texts, body, compute_many, await caller_of(request))
 
     @router.post('/features_to_prediction_batch', response_model=BatchAnswer)
     async def features_to_prediction_batch(body: FeaturesBatchRequest, request: Request):
         for vector in body.features: model.check_features(vector)
-        return await run_in_threadpool(batch, 'features_to_prediction', body.features, body, predictions_of, request)
+        return await cached_batch(storage, writes, model, 'features_to_prediction', body.features, body, in_the_pool(predictions_of), await caller_of(request))
 
     @router.get('/recent_call_log', response_model=list[LoggedCall])
     def recent_call_log(request: Request, limit: Annotated[int, Field(ge=1, le=1000)] = 50):
@@ -190,29 +109,35 @@ def model_router(model: TextClassifierModel, storage: SpamStorage, access: Acces
     return router
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #abbf02c1
+BATCHED_REQUESTS = 4  # at most this many single requests in one call of a model computing outside the interpreter (the rows `warm_up` compiled)
+
 def create_model_serving_app(settings: Settings | None = None, models: list[TextClassifierModel] | None = None,
                              storage: SpamStorage | None = None) -> FastAPI:
     "The model-serving API for the models of `SPAM_MODEL_VERSIONS` (or `models`), on the configured storage."
     settings = settings or read_settings()
     models = models or [load_model(version, settings) for version in settings.spam_model_versions]
     storage = storage or open_storage(settings)
-    for model in models: model.features_to_predictions(model.texts_to_features(['warm up']))
+    for model in models: model.warm_up()
     # what start-up made (models, TensorFlow, the driver: 515,000 objects with v1 and v3 on Cassandra) leaves the collector's
     # generations: a full collection of them takes 200 ms, and under load on Cassandra requests waited up to 220 ms for one
     # (wrk, 4 clients, uncached v1; at most 44 ms after, two runs each way)
     gc.collect(); gc.freeze()
     served, writes = {model.version: model for model in models}, ServingWrites(storage, settings.call_log_write_ms / 1000)
+    calls = {model.version: BatchedCalls(model.features_to_predictions, BATCHED_REQUESTS, name=f'model {model.version} calls')
+             for model in models if model.computes_outside_the_interpreter}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        for batched in calls.values(): batched.close()
         writes.close()  # every queued answer and call written (or, the storage down, reported lost) before the storage closes
         storage.close()
 
     app = workbook_app('Spam model-serving API', settings, health=lambda: {'models': list(served)}, lifespan=lifespan,
                        invalid_requests=(InvalidFeatures,))
     access = AccessPolicy.from_settings(settings)
-    for model in models: app.include_router(model_router(model, storage, access, writes))
+    app.state.model_calls = calls
+    for model in models: app.include_router(model_router(model, storage, access, writes, calls.get(model.version)))
 
     @app.api_route('/model/{version}/{endpoint:path}', methods=['GET', 'POST'], include_in_schema=False)
     def not_served(version: str, endpoint: str):

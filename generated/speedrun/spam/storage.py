@@ -9,10 +9,9 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
-from cassandra.concurrent import execute_concurrent_with_args
 from pydantic import AfterValidator, StrictStr, WithJsonSchema
 from pydantic_core import PydanticCustomError
-from ..kit.connections import cassandra_session
+from ..kit.connections import cassandra_session, write_unlogged
 from ..kit.settings import Settings, read_settings
 from ..kit.storage import SqliteFile, new_time_uuid, time_of_uuid
 
@@ -178,13 +177,13 @@ class CassandraStorage(SpamStorage):
     def store_outputs(self, endpoint, version, items):
         cql = 'INSERT INTO model_serving_api_cache (endpoint, version, input_json, output_json) VALUES (?, ?, ?, ?)'
         if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
-        execute_concurrent_with_args(self.session, self.prepared[cql], [(endpoint, version, input_json, json.dumps(output)) for input_json, output in items],
-                                     concurrency=32, raise_on_first_error=True)
+        write_unlogged(self.session, self.prepared[cql], [(endpoint, version, input_json, json.dumps(output)) for input_json, output in items],
+                       partition_of=lambda row: row[:3])
     def log_calls(self, calls):
         cql = 'INSERT INTO spam_calls_log (caller_id, version, called_at, call_id, endpoint, input_json) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?'
         if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
-        execute_concurrent_with_args(self.session, self.prepared[cql], [(caller, version, at, new_time_uuid(), endpoint, input_json, self.call_log_ttl)
-                                                                        for caller, endpoint, version, input_json, at in calls], concurrency=32, raise_on_first_error=True)
+        write_unlogged(self.session, self.prepared[cql], [(caller, version, at, new_time_uuid(), endpoint, input_json, self.call_log_ttl)
+                                                          for caller, endpoint, version, input_json, at in calls], partition_of=lambda row: row[:2])
     def recent_calls(self, caller, version, limit=50):
         rows = self._run('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? LIMIT ?', (caller, version, limit))
         return [{'called_at': row.called_at.replace(tzinfo=timezone.utc).isoformat(timespec='microseconds'), 'endpoint': row.endpoint,
