@@ -11,7 +11,7 @@ import httpx
 from typing import Annotated, Any, Callable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from ..kit.batching import BatchedCalls
 from ..kit.http import AccessPolicy, Number, Text, quietly, refusal, workbook_app
 from ..kit.settings import Settings, read_settings
@@ -27,7 +27,6 @@ __all__ = ['MAX_TEXTS_PER_BATCH', 'BATCHED_REQUESTS', 'TextRequest', 'FeaturesRe
 
 # %% ../../../nbs/spam/07_model_serving.ipynb #741cc7e5
 MAX_TEXTS_PER_BATCH = 1000
-
 
 class TextRequest(Options): text: Text
 class FeaturesRequest(Options): features: list[Number]
