@@ -164,9 +164,10 @@ class CassandraStorage(SpamStorage):
     def __init__(self, settings: Settings | None = None, call_log_ttl: int = CALL_LOG_TTL_SECONDS):
         self.session, self.call_log_ttl, self.prepared = cassandra_session(settings or read_settings()), call_log_ttl, {}
 
-    def _run(self, cql: str, parameters=()):
+    def _statement(self, cql: str):
         if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
-        return self.session.execute(self.prepared[cql], parameters)
+        return self.prepared[cql]
+    def _run(self, cql: str, parameters=()): return self.session.execute(self._statement(cql), parameters)
     def create_tables(self) -> None:
         for cql in CASSANDRA_TABLES: self.session.execute(cql)
     def cached_output(self, endpoint, version, input_json):
@@ -176,13 +177,11 @@ class CassandraStorage(SpamStorage):
         self._run('INSERT INTO model_serving_api_cache (endpoint, version, input_json, output_json) VALUES (?, ?, ?, ?)', (endpoint, version, input_json, json.dumps(output)))
     def store_outputs(self, endpoint, version, items):
         cql = 'INSERT INTO model_serving_api_cache (endpoint, version, input_json, output_json) VALUES (?, ?, ?, ?)'
-        if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
-        write_unlogged(self.session, self.prepared[cql], [(endpoint, version, input_json, json.dumps(output)) for input_json, output in items],
+        write_unlogged(self.session, self._statement(cql), [(endpoint, version, input_json, json.dumps(output)) for input_json, output in items],
                        partition_of=lambda row: row[:3])
     def log_calls(self, calls):
         cql = 'INSERT INTO spam_calls_log (caller_id, version, called_at, call_id, endpoint, input_json) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?'
-        if cql not in self.prepared: self.prepared[cql] = self.session.prepare(cql)
-        write_unlogged(self.session, self.prepared[cql], [(caller, version, at, new_time_uuid(), endpoint, input_json, self.call_log_ttl)
+        write_unlogged(self.session, self._statement(cql), [(caller, version, at, new_time_uuid(), endpoint, input_json, self.call_log_ttl)
                                                           for caller, endpoint, version, input_json, at in calls], partition_of=lambda row: row[:2])
     def recent_calls(self, caller, version, limit=50):
         rows = self._run('SELECT called_at, endpoint, version, input_json FROM spam_calls_log WHERE caller_id=? AND version=? LIMIT ?', (caller, version, limit))
